@@ -1,0 +1,8 @@
+"""grader: grade deep-learning lab notebooks in isolation, against a reference.
+
+The pipeline is spec -> executor -> observations -> scorer -> reporters. This module
+stays import-light on purpose: the child process that runs student code imports
+``grader.child`` and must not pay for TensorFlow, pytest or rich.
+"""
+
+__version__ = "0.1.0"

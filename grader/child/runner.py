@@ -1,0 +1,262 @@
+"""Runs one notebook's cells, then the planned probes, and writes observations as events.
+
+The child is an IPython shell (the interpreter a Jupyter kernel wraps) without the
+kernel's messaging: cells behave as in Jupyter (magics, ``display``, ``get_ipython``),
+every cell runs even after earlier ones failed, and each event is appended to
+``events.jsonl`` as soon as it happens, so a crash keeps everything observed before it.
+
+Shell escapes (``!pip install``, ``%%bash``, ``%pip``) are recorded and not executed:
+the grading environment is fixed and has no network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader import wire
+
+SCRIPT_CELL_MAGICS = ("bash", "sh", "script", "system", "perl", "ruby", "python", "python2",
+                      "python3", "pypy", "sx", "svg", "javascript", "js", "html")
+SHELL_LINE_MAGICS = ("pip", "conda", "mamba", "micromamba", "sx", "system", "sc")
+IGNORED_LINE_MAGICS = ("tensorflow_version", "matplotlib", "load_ext", "autoreload")
+MAX_MESSAGE = 2000
+
+
+class GradingTimeout(BaseException):
+    """Raised in student code when its time is up; BaseException so ``except Exception`` misses it."""
+
+
+class EventLog:
+    """Append-only JSON-lines log, flushed per event so a crash loses nothing already seen."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the run
+
+    def write(self, event: dict[str, Any]) -> None:
+        self.file.write(json.dumps(event) + "\n")
+        self.file.flush()
+
+
+class CappedText(io.TextIOBase):
+    """A text stream that keeps the first ``limit`` characters and only counts the rest."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[str] = []
+        self.kept = 0
+        self.dropped = 0
+
+    def write(self, text: str) -> int:
+        text = str(text)
+        room = self.limit - self.kept
+        if room > 0:
+            self.parts.append(text[:room])
+            self.kept += min(room, len(text))
+        self.dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def writable(self) -> bool:
+        return True
+
+    def getvalue(self) -> str:
+        return "".join(self.parts)
+
+
+@contextlib.contextmanager
+def deadline(seconds: float, what: str):
+    """Raise GradingTimeout in the running code after ``seconds``, and again every 0.5 s
+    until it returns, so a loop that swallows the first one still ends."""
+
+    def _interrupt(signum: int, frame: Any) -> None:
+        raise GradingTimeout(f"{what} exceeded the time limit of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, _interrupt)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001), 0.5)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def captured(limit: int):
+    """Redirect Python-level stdout/stderr into one capped buffer."""
+    buffer = CappedText(limit)
+    old = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = buffer
+    try:
+        yield buffer
+    finally:
+        sys.stdout, sys.stderr = old
+
+
+def describe_error(exc: BaseException, cell_files: dict[str, int]) -> dict[str, Any]:
+    """Type, message and a traceback restricted to the notebook's own cells."""
+    try:
+        message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+    except Exception:  # noqa: BLE001 - a student exception whose __str__ fails
+        message = "<message could not be shown>"
+    lines = []
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename in cell_files:
+            where = f"cell {cell_files[frame.filename]}, line {frame.lineno}"
+            lines.append(f"  {where}, in {frame.name}: {(frame.line or '').strip()}")
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        lines.append(f"  line {exc.lineno}: {(exc.text or '').strip()}")
+    return {
+        "type": type(exc).__name__,
+        "message": message[:MAX_MESSAGE],
+        "traceback": "\n".join(lines[-8:])[:MAX_MESSAGE],
+    }
+
+
+class NotebookRunner:
+    """Executes cells in a fresh IPython shell and answers probes against its namespace."""
+
+    def __init__(self, events: EventLog, output_limit: int) -> None:
+        from IPython.core.interactiveshell import InteractiveShell
+
+        self.events = events
+        self.output_limit = output_limit
+        self.shell = InteractiveShell.instance(colors="NoColor", history_length=0)
+        self.shell.showtraceback = lambda *a, **k: None
+        self.shell.showsyntaxerror = lambda *a, **k: None
+        self.cell_files: dict[str, int] = {}
+        self.skipped: list[str] = []
+        self._neutralise_shell_escapes()
+
+    def _neutralise_shell_escapes(self) -> None:
+        def record(command: Any, *args: Any, **kwargs: Any) -> str:
+            self.skipped.append(str(command).strip()[:300])
+            return ""
+
+        shell = self.shell
+        shell.system = shell.system_raw = shell.system_piped = record
+        shell.getoutput = lambda cmd, *a, **k: record(cmd) or []
+        manager = shell.magics_manager
+        for name in SCRIPT_CELL_MAGICS:
+            manager.magics["cell"][name] = lambda line, cell="", n=name: record(f"%%{n} {line}")
+        for name in SHELL_LINE_MAGICS:
+            manager.magics["line"][name] = lambda line, n=name: record(f"%{n} {line}")
+        for name in IGNORED_LINE_MAGICS:
+            manager.magics["line"][name] = lambda line, n=name: record(f"%{n} {line}")
+
+    def run_cell(self, index: int, source: str, timeout: float) -> None:
+        self.skipped = []
+        start = time.perf_counter()
+        execution_count = self.shell.execution_count
+        with captured(self.output_limit) as out:
+            with deadline(timeout, f"cell {index}"):
+                result = self.shell.run_cell(source, store_history=True, silent=False)
+        self._remember_cell_file(execution_count, index)
+        error = result.error_before_exec or result.error_in_exec
+        status = "ok"
+        if isinstance(error, GradingTimeout):
+            status = "timeout"
+        elif isinstance(error, SyntaxError) and result.error_before_exec is not None:
+            status = "syntax-error"
+        elif error is not None:
+            status = "error"
+        self.events.write({
+            "event": "cell", "index": index, "status": status,
+            "seconds": round(time.perf_counter() - start, 4),
+            "output": out.getvalue(), "dropped": out.dropped,
+            "shell": self.skipped,
+            "error": describe_error(error, self.cell_files) if error is not None else None,
+        })
+
+    def _remember_cell_file(self, execution_count: int, index: int) -> None:
+        for filename in list(self.shell.compile._filename_map)[-3:]:
+            if self.shell.compile._filename_map[filename] == execution_count:
+                self.cell_files[filename] = index
+
+    def probe(self, number: int, probe: dict, arrays: dict, custom: dict, timeout: float,
+              out_dir: Path) -> None:
+        start = time.perf_counter()
+        event: dict[str, Any] = {"event": "probe", "key": probe["key"]}
+        try:
+            with captured(self.output_limit):
+                with deadline(timeout, f"{probe['name']}(...)"):
+                    value = self._answer(probe, arrays, custom)
+                    tree, value_arrays = wire.encode(value)
+            event.update(status="ok", value=tree)
+            if value_arrays:
+                name = f"probe-{number}.npz"
+                (out_dir / name).write_bytes(wire.save_arrays(value_arrays))
+                event["arrays"] = name
+        except _Undefined as exc:
+            event.update(status="undefined", error={"type": "NameError", "message": str(exc)})
+        except GradingTimeout as exc:
+            event.update(status="timeout", error={"type": "Timeout", "message": str(exc)})
+        except BaseException as exc:  # noqa: BLE001 - any student failure is an observation
+            event.update(status="error", error=describe_error(exc, self.cell_files))
+        event["seconds"] = round(time.perf_counter() - start, 4)
+        self.events.write(event)
+
+    def _answer(self, probe: dict, arrays: dict, custom: dict) -> Any:
+        args = wire.decode(probe["args"], _copies(arrays))
+        kwargs = wire.decode(probe["kwargs"], _copies(arrays))
+        kind, name = probe["kind"], probe["name"]
+        if kind == "custom":
+            return custom[name](self.shell.user_ns, *args, **kwargs)
+        if name not in self.shell.user_ns:
+            raise _Undefined(f"{name} is not defined")
+        target = self.shell.user_ns[name]
+        if kind == "value":
+            return target
+        if not callable(target):
+            raise TypeError(f"{name} is not a function (it is a {type(target).__name__})")
+        return target(*args, **kwargs)
+
+
+class _Undefined(Exception):
+    pass
+
+
+def _copies(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Fresh copies per probe, so a function that mutates its input cannot affect the next."""
+    return {k: v.copy() for k, v in arrays.items()}
+
+
+def load_custom_probes(source: str) -> dict[str, Any]:
+    """The assignment's probe helpers (instructor code) as a dict of functions."""
+    namespace: dict[str, Any] = {"__name__": "grader_probes"}
+    if source:
+        exec(compile(source, "<assignment probes>", "exec"), namespace)  # noqa: S102
+    return {k: v for k, v in namespace.items() if callable(v) and not k.startswith("_")}
+
+
+def run_job(job: dict) -> None:
+    out_dir = Path(job["out"])
+    events = EventLog(out_dir / "events.jsonl")
+    limits = job["limits"]
+    runner = NotebookRunner(events, int(limits["max_output_chars"]))
+    events.write({"event": "start", "pid": os.getpid()})
+    for cell in job["cells"]:
+        runner.run_cell(cell["index"], cell["source"], float(limits["cell_timeout"]))
+    arrays = dict(np.load(out_dir / "args.npz", allow_pickle=False)) if job["probes"] else {}
+    custom = load_custom_probes(job.get("custom_probes", ""))
+    events.write({"event": "probes"})
+    for number, probe in enumerate(job["probes"]):
+        runner.probe(number, probe, arrays, custom, float(limits["probe_timeout"]), out_dir)
+    events.write({"event": "done"})
+
+
+def main(argv: list[str]) -> int:
+    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    run_job(job)
+    sys.stdout.flush()
+    # Skip interpreter teardown: student objects' __del__ and atexit hooks get no say.
+    os._exit(0)

@@ -1,0 +1,44 @@
+"""The grader's own exception types.
+
+A student's mistake is never an exception of the grader: it becomes a failed check in a
+result. These types are for what stops the grader itself (an unknown assignment, a broken
+spec, an unreadable notebook it was asked to release), and they carry messages an
+instructor can act on. The CLI turns them into click errors at its boundary.
+"""
+
+from __future__ import annotations
+
+
+class GraderError(Exception):
+    """Base of every error the grader raises on purpose."""
+
+
+class SpecError(GraderError):
+    """An assignment spec is missing, malformed or inconsistent."""
+
+    def __init__(self, assignment: str, problem: str) -> None:
+        super().__init__(f"assignment {assignment!r}: {problem}")
+        self.assignment = assignment
+        self.problem = problem
+
+
+class UnknownAssignmentError(GraderError):
+    """The name given is not an assignment folder the grader can find."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        listing = ", ".join(known) if known else "none found"
+        super().__init__(f"unknown assignment {name!r} (known: {listing})")
+        self.name = name
+        self.known = known
+
+
+class NotebookError(GraderError):
+    """A file could not be read as a gradable notebook; the message is shown to the student."""
+
+
+class WireError(GraderError):
+    """Data that came back from a child process is malformed or over a limit."""
+
+
+class PlanError(GraderError):
+    """Running the checks against the reference failed, so nothing can be graded."""

@@ -1,0 +1,261 @@
+"""Runs one untrusted notebook in an isolated child process and returns its observations.
+
+The child (``grader.child``) gets the notebook's code cells and the probe plan (hidden
+inputs, never expected outputs), in a scratch folder of its own that is removed
+afterwards, with a scrubbed environment, resource limits and its own process group that is
+killed when grading ends. What it writes back is untrusted and is validated here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader import wire
+from grader.notebook import CodeCell
+from grader.observations import CellRecord, Observations, ProbeRecord
+from grader.spec import Limits
+
+MAX_EVENTS_BYTES = 64 * 1024 * 1024
+MAX_FILE_BYTES = 512 * 1024 * 1024
+PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+BOOT = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from grader.child.runner import main; main(sys.argv[2:])"
+)
+#: Variables the child may inherit; everything else (tokens, CI secrets) is dropped.
+PASSED_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One question to ask the child: call a function, read a value, or run a custom probe."""
+
+    key: str
+    kind: str  # call | value | custom
+    name: str
+    args: Any  # wire tree
+    kwargs: Any  # wire tree
+
+
+@dataclass
+class ProbePlan:
+    """The probes every submission answers, with the arrays their arguments refer to."""
+
+    probes: list[Probe] = field(default_factory=list)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def child_environment(scratch: Path) -> dict[str, str]:
+    env = {k: os.environ[k] for k in PASSED_ENVIRONMENT if k in os.environ}
+    env.setdefault("PATH", "/usr/bin:/bin")
+    env.setdefault("LANG", "C.UTF-8")
+    env.update(
+        HOME=str(scratch), TMPDIR=str(scratch), MPLBACKEND="Agg", PYTHONHASHSEED="0",
+        OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+        TF_CPP_MIN_LOG_LEVEL="2", PYTHONDONTWRITEBYTECODE="1",
+    )
+    return env
+
+
+def _limit_resources(limits: Limits) -> None:
+    """Runs in the child between fork and exec."""
+    memory = limits.memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
+    cpu = int(limits.notebook_timeout) + 5
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+
+
+def execute(
+    submission: str,
+    cells: list[CodeCell],
+    plan: ProbePlan,
+    limits: Limits,
+    custom_probes: str = "",
+) -> Observations:
+    """Run ``cells`` then ``plan`` in a fresh child; never raises for what the student did."""
+    scratch = Path(tempfile.mkdtemp(prefix="grader-run-"))
+    started = time.perf_counter()
+    try:
+        _write_job(scratch, cells, plan, limits, custom_probes)
+        ending = _run_child(scratch, limits)
+        observations = _read_events(submission, scratch, plan, ending)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    observations.timings["execute"] = round(time.perf_counter() - started, 4)
+    return observations
+
+
+def _write_job(
+    scratch: Path, cells: list[CodeCell], plan: ProbePlan, limits: Limits, custom: str
+) -> None:
+    job = {
+        "out": str(scratch),
+        "cells": [{"index": c.index, "source": c.source} for c in cells],
+        "probes": [
+            {"key": p.key, "kind": p.kind, "name": p.name, "args": p.args, "kwargs": p.kwargs}
+            for p in plan.probes
+        ],
+        "limits": {
+            "cell_timeout": limits.cell_timeout,
+            "probe_timeout": limits.probe_timeout,
+            "max_output_chars": limits.max_output_chars,
+        },
+        "custom_probes": custom,
+    }
+    (scratch / "job.json").write_text(json.dumps(job), encoding="utf-8")
+    if plan.probes:
+        (scratch / "args.npz").write_bytes(wire.save_arrays(plan.arrays))
+
+
+def _run_child(scratch: Path, limits: Limits) -> str:
+    """Start the child, wait for it within the notebook's time limit, reap its group."""
+    command = [sys.executable, "-I", "-c", BOOT, PACKAGE_PARENT, str(scratch / "job.json")]
+    with open(scratch / "child.log", "wb") as log:
+        process = subprocess.Popen(
+            command, cwd=scratch, env=child_environment(scratch), stdin=subprocess.DEVNULL,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=lambda: _limit_resources(limits),
+        )
+        try:
+            code = process.wait(timeout=limits.notebook_timeout)
+            ending = _describe_exit(code)
+        except subprocess.TimeoutExpired:
+            _kill_group(process.pid)
+            process.wait()
+            ending = f"killed: the notebook exceeded its time limit of {limits.notebook_timeout:g} s"
+        _kill_group(process.pid)
+    return ending
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _describe_exit(code: int) -> str:
+    if code == 0:
+        return "completed"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        if name == "SIGXCPU":
+            return "killed: the notebook used up its CPU time limit"
+        return f"crashed: the notebook's process was killed by {name}"
+    return f"crashed: the notebook's process exited with code {code}"
+
+
+def _read_events(submission: str, scratch: Path, plan: ProbePlan, ending: str) -> Observations:
+    observations = Observations(submission=submission, ending=ending)
+    events = _load_events(scratch / "events.jsonl")
+    done = False
+    for event in events:
+        kind = event.get("event")
+        if kind == "cell":
+            observations.cells.append(_cell_record(event))
+        elif kind == "probe":
+            record = _probe_record(event, scratch)
+            if record is not None:
+                observations.probes[record.key] = record
+        elif kind == "done":
+            done = True
+    if not done and ending == "completed":
+        observations.ending = "crashed: the notebook's process stopped before grading finished"
+    for probe in plan.probes:
+        if probe.key not in observations.probes:
+            observations.probes[probe.key] = ProbeRecord(
+                key=probe.key, status="not-run",
+                error={"type": "NotRun", "message": _not_run_reason(observations)},
+            )
+    return observations
+
+
+def _not_run_reason(observations: Observations) -> str:
+    where = f" (last cell started: {len(observations.cells)})" if observations.cells else ""
+    return f"not run: {observations.ending}{where}"
+
+
+def _load_events(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_EVENTS_BYTES)
+    events = []
+    for line in data.splitlines():
+        try:
+            event = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    return events
+
+
+def _text(value: Any, limit: int = 20_000) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _error(value: Any) -> dict[str, str] | None:
+    if not isinstance(value, dict):
+        return None
+    return {k: _text(value.get(k), 4000) for k in ("type", "message", "traceback")}
+
+
+def _cell_record(event: dict) -> CellRecord:
+    index = event.get("index")
+    shell = event.get("shell")
+    return CellRecord(
+        index=index if isinstance(index, int) else -1,
+        status=_text(event.get("status"), 20) or "error",
+        seconds=float(event["seconds"]) if isinstance(event.get("seconds"), (int, float)) else 0.0,
+        output=_text(event.get("output")),
+        dropped=event["dropped"] if isinstance(event.get("dropped"), int) else 0,
+        shell=[_text(s, 300) for s in shell[:50]] if isinstance(shell, list) else [],
+        error=_error(event.get("error")),
+    )
+
+
+def _probe_record(event: dict, scratch: Path) -> ProbeRecord | None:
+    key, status = event.get("key"), event.get("status")
+    if not isinstance(key, str) or status not in ("ok", "error", "timeout", "undefined"):
+        return None
+    seconds = float(event["seconds"]) if isinstance(event.get("seconds"), (int, float)) else 0.0
+    if status != "ok":
+        return ProbeRecord(key=key, status=status, error=_error(event.get("error")), seconds=seconds)
+    try:
+        arrays = _probe_arrays(event, scratch)
+        value = wire.decode(event.get("value"), arrays)
+    except wire.WireFormatError as exc:
+        return ProbeRecord(key=key, status="error", seconds=seconds,
+                           error={"type": "InvalidResult", "message": str(exc), "traceback": ""})
+    return ProbeRecord(key=key, status="ok", value=value, seconds=seconds)
+
+
+def _probe_arrays(event: dict, scratch: Path) -> dict[str, np.ndarray]:
+    name = event.get("arrays")
+    if name is None:
+        return {}
+    if not isinstance(name, str) or "/" in name or not name.endswith(".npz"):
+        raise wire.WireFormatError("bad array file name")
+    path = scratch / name
+    if not path.is_file() or path.stat().st_size > wire.DEFAULT_LIMITS.max_total_bytes:
+        raise wire.WireFormatError("result arrays missing or too large")
+    return wire.load_arrays(path.read_bytes())

@@ -1,0 +1,89 @@
+"""Observations: everything the grader learned by running one submission, as plain data.
+
+The executor produces them, the scorer consumes them, and they are stored beside the
+results (``observations.json`` + ``observations.npz``) so a submission can be re-scored
+after a change of points or thresholds without running its code again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader import wire
+from grader.forbidden import ForbiddenUse
+
+
+@dataclass
+class CellRecord:
+    """What happened when one code cell ran."""
+
+    index: int  # position among the notebook's code cells (0-based)
+    status: str  # ok | error | syntax-error | timeout
+    seconds: float = 0.0
+    output: str = ""  # captured text output, capped
+    dropped: int = 0  # characters of output beyond the cap, counted and discarded
+    shell: list[str] = field(default_factory=list)  # shell escapes recorded, not executed
+    error: dict[str, str] | None = None  # type, message, traceback (notebook frames only)
+
+
+@dataclass
+class ProbeRecord:
+    """The answer to one probe: a value, or why there is none."""
+
+    key: str
+    status: str  # ok | error | timeout | undefined | not-run
+    value: Any = None
+    error: dict[str, str] | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class Observations:
+    """All observations of one submission; ``problem`` is set when it could not be run."""
+
+    submission: str
+    problem: str | None = None
+    cells: list[CellRecord] = field(default_factory=list)
+    probes: dict[str, ProbeRecord] = field(default_factory=dict)
+    forbidden: list[ForbiddenUse] = field(default_factory=list)
+    ending: str = "completed"  # how the child ended: completed | crashed ... | killed ...
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def save(self, folder: Path) -> None:
+        """Write ``observations.json`` and ``observations.npz`` into ``folder``."""
+        encoder = wire.Encoder()
+        data = asdict(self)
+        data["probes"] = {
+            key: {**asdict(record), "value": encoder.encode(record.value)}
+            for key, record in self.probes.items()
+        }
+        _atomic_write(folder / "observations.npz", wire.save_arrays(encoder.arrays))
+        _atomic_write(folder / "observations.json", json.dumps(data, indent=1).encode())
+
+    @classmethod
+    def load(cls, folder: Path) -> Observations:
+        data = json.loads((folder / "observations.json").read_text(encoding="utf-8"))
+        arrays = wire.load_arrays((folder / "observations.npz").read_bytes())
+        probes = {}
+        for key, record in data.pop("probes").items():
+            record["value"] = wire.decode(record["value"], arrays)
+            probes[key] = ProbeRecord(**record)
+        return cls(
+            submission=data["submission"],
+            problem=data["problem"],
+            cells=[CellRecord(**c) for c in data["cells"]],
+            probes=probes,
+            forbidden=[ForbiddenUse(**f) for f in data["forbidden"]],
+            ending=data["ending"],
+            timings=data["timings"],
+        )
+
+
+def _atomic_write(path: Path, payload: bytes) -> None:
+    """Write via a temporary file and rename, so readers never see half a file."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(payload)
+    temporary.replace(path)

@@ -1,0 +1,160 @@
+"""Assignment specs: what to run, what to check, and under which limits.
+
+An assignment is a folder holding ``assignment.toml`` (declarative settings, documented
+field by field in ``docs/authoring.md``) and a checks module (pytest tests). The spec is
+the one configuration source: every field has a default here, next to its meaning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.errors import SpecError, UnknownAssignmentError
+
+SPEC_FILE = "assignment.toml"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one submission's child process."""
+
+    cell_timeout: float = 60.0  # seconds a single cell may run before it is interrupted
+    notebook_timeout: float = 600.0  # seconds for all cells and probes together
+    probe_timeout: float = 10.0  # seconds one probe (a call of a student function) may take
+    memory_mb: int = 2048  # address-space limit of the child, in MiB
+    max_notebook_mb: float = 20.0  # submissions larger than this are rejected unread
+    max_output_chars: int = 20_000  # captured output kept per cell; the rest is counted, not kept
+
+
+@dataclass(frozen=True)
+class Question:
+    """A gradable unit; its points are the sum of the points of its checks."""
+
+    id: str
+    title: str
+    names: tuple[str, ...] = ()  # names the notebook must define for this question
+
+
+@dataclass(frozen=True)
+class Forbidden:
+    """APIs a submission may not use; a question whose code reaches one earns nothing."""
+
+    apis: tuple[str, ...] = ()
+    reason: str = "this assignment asks you to implement it yourself"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A loaded, validated assignment spec."""
+
+    name: str
+    title: str
+    folder: Path
+    notebook: Path  # the released student notebook
+    reference: Path  # the solution notebook with BEGIN/END SOLUTION regions
+    checks: Path  # the pytest module with the checks
+    questions: tuple[Question, ...]
+    limits: Limits = field(default_factory=Limits)
+    forbidden: Forbidden = field(default_factory=Forbidden)
+
+    def question(self, question_id: str) -> Question:
+        for question in self.questions:
+            if question.id == question_id:
+                return question
+        raise SpecError(self.name, f"no question {question_id!r}")
+
+    def fingerprint(self) -> str:
+        """Changes whenever the spec, the checks or the reference change (cache key)."""
+        digest = hashlib.sha256()
+        for path in (self.folder / SPEC_FILE, self.checks, self.reference):
+            digest.update(path.read_bytes())
+        return digest.hexdigest()[:16]
+
+
+def assignments_root() -> Path:
+    """Where bundled assignments live: $GRADER_ASSIGNMENTS, else the repository's folder."""
+    configured = os.environ.get("GRADER_ASSIGNMENTS")
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parent.parent / "assignments"
+
+
+def known_assignments(root: Path | None = None) -> list[str]:
+    root = root or assignments_root()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / SPEC_FILE).is_file())
+
+
+def load_assignment(name_or_path: str | Path) -> Assignment:
+    """Load an assignment by bundled name or by the path of its folder."""
+    candidate = Path(name_or_path)
+    folder = candidate if (candidate / SPEC_FILE).is_file() else assignments_root() / str(name_or_path)
+    if not (folder / SPEC_FILE).is_file():
+        raise UnknownAssignmentError(str(name_or_path), known_assignments())
+    try:
+        data = tomllib.loads((folder / SPEC_FILE).read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SpecError(folder.name, f"{SPEC_FILE} is not valid TOML: {exc}") from exc
+    return _build(folder.resolve(), data)
+
+
+def _build(folder: Path, data: dict) -> Assignment:
+    name = folder.name
+    section = _table(data, "assignment", name)
+    try:
+        limits = Limits(**_table(data, "limits", name))
+        forbidden_data = _table(data, "forbidden", name)
+        forbidden = Forbidden(
+            apis=tuple(forbidden_data.get("apis", ())),
+            reason=forbidden_data.get("reason", Forbidden.reason),
+        )
+        questions = tuple(
+            Question(id=q["id"], title=q.get("title", q["id"]), names=tuple(q.get("names", ())))
+            for q in data.get("questions", [])
+        )
+    except (TypeError, KeyError) as exc:
+        raise SpecError(name, f"bad field in {SPEC_FILE}: {exc}") from exc
+    assignment = Assignment(
+        name=section.get("name", name),
+        title=section.get("title", name),
+        folder=folder,
+        notebook=_file(folder, section.get("notebook", f"{name}.ipynb"), name, must_exist=False),
+        reference=_file(folder, section.get("reference", f"../../reference/{name}.ipynb"), name),
+        checks=_file(folder, section.get("checks", "checks.py"), name),
+        questions=questions,
+        limits=limits,
+        forbidden=forbidden,
+    )
+    _validate(assignment)
+    return assignment
+
+
+def _table(data: dict, key: str, name: str) -> dict:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise SpecError(name, f"[{key}] must be a table")
+    return value
+
+
+def _file(folder: Path, relative: str, name: str, must_exist: bool = True) -> Path:
+    path = (folder / relative).resolve()
+    if must_exist and not path.is_file():
+        raise SpecError(name, f"file {relative!r} named in {SPEC_FILE} does not exist ({path})")
+    return path
+
+
+def _validate(assignment: Assignment) -> None:
+    if not assignment.questions:
+        raise SpecError(assignment.name, "declares no [[questions]]")
+    ids = [q.id for q in assignment.questions]
+    duplicates = {i for i in ids if ids.count(i) > 1}
+    if duplicates:
+        raise SpecError(assignment.name, f"duplicate question ids: {sorted(duplicates)}")
+    limits = assignment.limits
+    if min(limits.cell_timeout, limits.notebook_timeout, limits.probe_timeout) <= 0:
+        raise SpecError(assignment.name, "time limits must be positive")
