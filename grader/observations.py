@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import wire
+from grader.files import atomic_write
 from grader.forbidden import ForbiddenUse
 
 
@@ -49,6 +50,7 @@ class Observations:
     cells: list[CellRecord] = field(default_factory=list)
     probes: dict[str, ProbeRecord] = field(default_factory=dict)
     forbidden: list[ForbiddenUse] = field(default_factory=list)
+    tainted: dict[str, list[str]] = field(default_factory=dict)  # name -> forbidden uses reached
     ending: str = "completed"  # how the child ended: completed | crashed ... | killed ...
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -60,8 +62,8 @@ class Observations:
             key: {**asdict(record), "value": encoder.encode(record.value)}
             for key, record in self.probes.items()
         }
-        _atomic_write(folder / "observations.npz", wire.save_arrays(encoder.arrays))
-        _atomic_write(folder / "observations.json", json.dumps(data, indent=1).encode())
+        atomic_write(folder / "observations.npz", wire.save_arrays(encoder.arrays))
+        atomic_write(folder / "observations.json", json.dumps(data, indent=1).encode())
 
     @classmethod
     def load(cls, folder: Path) -> Observations:
@@ -77,13 +79,8 @@ class Observations:
             cells=[CellRecord(**c) for c in data["cells"]],
             probes=probes,
             forbidden=[ForbiddenUse(**f) for f in data["forbidden"]],
+            tainted=data["tainted"],
             ending=data["ending"],
             timings=data["timings"],
         )
 
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    """Write via a temporary file and rename, so readers never see half a file."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(payload)
-    temporary.replace(path)

@@ -57,6 +57,7 @@ class Assignment:
     notebook: Path  # the released student notebook
     reference: Path  # the solution notebook with BEGIN/END SOLUTION regions
     checks: Path  # the pytest module with the checks
+    probes: Path | None  # optional module of custom probe functions, run inside the child
     questions: tuple[Question, ...]
     limits: Limits = field(default_factory=Limits)
     forbidden: Forbidden = field(default_factory=Forbidden)
@@ -67,10 +68,15 @@ class Assignment:
                 return question
         raise SpecError(self.name, f"no question {question_id!r}")
 
+    def custom_probes_source(self) -> str:
+        return self.probes.read_text(encoding="utf-8") if self.probes else ""
+
     def fingerprint(self) -> str:
         """Changes whenever the spec, the checks or the reference change (cache key)."""
         digest = hashlib.sha256()
-        for path in (self.folder / SPEC_FILE, self.checks, self.reference):
+        for path in (self.folder / SPEC_FILE, self.checks, self.reference, self.probes):
+            if path is None:
+                continue
             digest.update(path.read_bytes())
         return digest.hexdigest()[:16]
 
@@ -126,6 +132,7 @@ def _build(folder: Path, data: dict) -> Assignment:
         notebook=_file(folder, section.get("notebook", f"{name}.ipynb"), name, must_exist=False),
         reference=_file(folder, section.get("reference", f"../../reference/{name}.ipynb"), name),
         checks=_file(folder, section.get("checks", "checks.py"), name),
+        probes=_file(folder, section["probes"], name) if "probes" in section else None,
         questions=questions,
         limits=limits,
         forbidden=forbidden,

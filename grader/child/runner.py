@@ -31,6 +31,9 @@ SCRIPT_CELL_MAGICS = ("bash", "sh", "script", "system", "perl", "ruby", "python"
 SHELL_LINE_MAGICS = ("pip", "conda", "mamba", "micromamba", "sx", "system", "sc")
 IGNORED_LINE_MAGICS = ("tensorflow_version", "matplotlib", "load_ext", "autoreload")
 MAX_MESSAGE = 2000
+#: After this many probes of one function time out, its remaining probes are not run:
+#: an infinite loop should cost seconds, not one time limit per hidden input.
+TIMEOUT_STRIKES = 2
 
 
 class GradingTimeout(BaseException):
@@ -135,6 +138,7 @@ class NotebookRunner:
         self.shell.showsyntaxerror = lambda *a, **k: None
         self.cell_files: dict[str, int] = {}
         self.skipped: list[str] = []
+        self.timeouts: dict[str, int] = {}
         self._neutralise_shell_escapes()
 
     def _neutralise_shell_escapes(self) -> None:
@@ -162,6 +166,8 @@ class NotebookRunner:
                 result = self.shell.run_cell(source, store_history=True, silent=False)
         self._remember_cell_file(execution_count, index)
         error = result.error_before_exec or result.error_in_exec
+        if isinstance(error, SyntaxError) and result.error_before_exec is not None:
+            error = self._python_syntax_error(source) or error
         status = "ok"
         if isinstance(error, GradingTimeout):
             status = "timeout"
@@ -177,6 +183,17 @@ class NotebookRunner:
             "error": describe_error(error, self.cell_files) if error is not None else None,
         })
 
+    def _python_syntax_error(self, source: str) -> SyntaxError | None:
+        """Python's own message ("'(' was never closed") is clearer than IPython's
+        "incomplete input"; get it by compiling the cell as IPython would run it."""
+        try:
+            compile(self.shell.transform_cell(source), "<cell>", "exec")
+        except SyntaxError as exc:
+            return exc
+        except Exception:  # noqa: BLE001 - fall back to IPython's error
+            return None
+        return None
+
     def _remember_cell_file(self, execution_count: int, index: int) -> None:
         for filename in list(self.shell.compile._filename_map)[-3:]:
             if self.shell.compile._filename_map[filename] == execution_count:
@@ -186,6 +203,12 @@ class NotebookRunner:
               out_dir: Path) -> None:
         start = time.perf_counter()
         event: dict[str, Any] = {"event": "probe", "key": probe["key"]}
+        name = probe["name"]
+        if self.timeouts.get(name, 0) >= TIMEOUT_STRIKES:
+            message = f"not run: {name} already exceeded the time limit on {TIMEOUT_STRIKES} inputs"
+            event.update(status="timeout", error={"type": "Timeout", "message": message})
+            self.events.write(event)
+            return
         try:
             with captured(self.output_limit):
                 with deadline(timeout, f"{probe['name']}(...)"):
@@ -199,6 +222,7 @@ class NotebookRunner:
         except _Undefined as exc:
             event.update(status="undefined", error={"type": "NameError", "message": str(exc)})
         except GradingTimeout as exc:
+            self.timeouts[name] = self.timeouts.get(name, 0) + 1
             event.update(status="timeout", error={"type": "Timeout", "message": str(exc)})
         except BaseException as exc:  # noqa: BLE001 - any student failure is an observation
             event.update(status="error", error=describe_error(exc, self.cell_files))

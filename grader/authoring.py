@@ -1,0 +1,125 @@
+"""What an assignment's checks module imports: the ``check`` marker and explaining asserts.
+
+Checks are pytest tests. They receive three fixtures: ``student`` and ``reference`` (proxies
+of the two notebooks' namespaces: ``student.conv2d(image, kernel)`` returns what the
+student's function returned, as plain data) and ``rng`` (a numpy Generator seeded from the
+run's seed and the check's id, so hidden inputs are fresh per run and identical on regrade).
+
+Failures are read by students, so every assert here says which case failed and how
+(shape, dtype, first differing element, how many differ), never the whole expected array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+
+from grader.wire import Unsupported
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class StudentError(Exception):
+    """A probe of the student's namespace failed; the message is written for the student."""
+
+
+class ProbeMissing(Exception):
+    """A check asked for a probe that the plan did not contain (an authoring error)."""
+
+
+def check(question: str, points: float, *, public: bool = False) -> Callable[[F], F]:
+    """Mark a test as a graded check worth ``points`` in ``question``.
+
+    A parametrized check splits its points evenly between its cases, so partial credit
+    follows the number of cases passed. ``public=True`` marks checks whose inputs students
+    can see (``grader check`` runs only those).
+    """
+    if points < 0:
+        raise ValueError("points must be non-negative")
+    return pytest.mark.grader(question=question, points=float(points), public=public)
+
+
+def describe(value: Any) -> str:
+    """A short description of an input for feedback, e.g. ``7x9 int64 array``."""
+    if isinstance(value, np.ndarray):
+        dims = "x".join(str(d) for d in value.shape) or "scalar"
+        return f"{dims} {value.dtype} array"
+    return repr(value)
+
+
+def as_array(got: Any, what: str) -> np.ndarray:
+    """The student's result as a plain array, or a failure saying why it is not one."""
+    if got is None:
+        raise AssertionError(f"{what} returned None; did the function forget to `return`?")
+    if isinstance(got, Unsupported):
+        raise AssertionError(f"{what} returned a {got.type_name}, not an array of numbers")
+    try:
+        array = np.asarray(got)
+    except ValueError as exc:  # ragged lists
+        raise AssertionError(f"{what} returned something that is not an array: {exc}") from exc
+    if array.dtype.kind not in "biufc":
+        raise AssertionError(f"{what} returned values of type {array.dtype}, not numbers")
+    return array
+
+
+def assert_close(
+    got: Any,
+    expected: Any,
+    what: str,
+    *,
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    float_result: bool = False,
+) -> None:
+    """Assert the student's array equals the expected one: shape, then dtype, then values."""
+    expected = np.asarray(expected)
+    array = as_array(got, what)
+    if array.shape != expected.shape:
+        raise AssertionError(f"{what}: expected shape {expected.shape}, got {array.shape}")
+    if float_result and array.dtype.kind != "f":
+        raise AssertionError(f"{what}: expected a float array, got dtype {array.dtype}")
+    if array.dtype.kind == "c" and expected.dtype.kind != "c":
+        raise AssertionError(f"{what}: got complex values, expected real ones")
+    _assert_values(array, expected, what, rtol, atol)
+
+
+def _assert_values(array: np.ndarray, expected: np.ndarray, what: str, rtol: float,
+                   atol: float) -> None:
+    array = array.astype(np.float64) if array.dtype.kind in "biu" else array
+    bad_nonfinite = ~np.isfinite(array) & np.isfinite(expected)
+    if bad_nonfinite.any():
+        index = _first(bad_nonfinite)
+        count = int(bad_nonfinite.sum())
+        raise AssertionError(
+            f"{what}: got {array[index]} at {list(index)} where a finite value was expected "
+            f"({count} non-finite value{'s' if count > 1 else ''}; overflow in exp?)"
+        )
+    close = np.isclose(array, expected, rtol=rtol, atol=atol, equal_nan=True)
+    if close.all():
+        return
+    index = _first(~close)
+    count = int((~close).sum())
+    error = float(np.nanmax(np.abs(array - expected)))
+    raise AssertionError(
+        f"{what}: first difference at {list(index)}: expected {expected[index]:.6g}, "
+        f"got {array[index]:.6g}; {count} of {array.size} elements differ "
+        f"(max abs error {error:.3g})"
+    )
+
+
+def _first(mask: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.argwhere(mask)[0]) if mask.ndim else ()
+
+
+def assert_integer(got: Any, expected: int, what: str) -> None:
+    """Assert the student returned the integer ``expected`` as an int (not 3.0)."""
+    if isinstance(got, np.ndarray) and got.shape == () and got.dtype.kind in "iu":
+        got = int(got)
+    if isinstance(got, bool) or not isinstance(got, int):
+        shown = got if not isinstance(got, np.ndarray) else f"a {got.dtype} array"
+        raise AssertionError(f"{what}: expected the int {expected}, got {shown!r}")
+    if got != expected:
+        raise AssertionError(f"{what}: expected {expected}, got {got}")

@@ -1,0 +1,144 @@
+"""The ``grader`` command: thin click glue over the library (parse, call one function, render)."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from grader import __version__
+from grader.errors import GraderError
+
+
+def _fail_cleanly(function):  # noqa: ANN001, ANN202 - decorator
+    """Turn the grader's own errors into a one-line message and exit code 1, not a traceback."""
+
+    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        try:
+            return function(*args, **kwargs)
+        except GraderError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    wrapper.__name__, wrapper.__doc__ = function.__name__, function.__doc__
+    return wrapper
+
+
+@click.group()
+@click.version_option(__version__, prog_name="grader")
+def main() -> None:
+    """Grade deep-learning lab notebooks in isolation, against a reference solution."""
+
+
+@main.command("list")
+def list_assignments() -> None:
+    """List the assignments the grader knows."""
+    from grader.spec import known_assignments, load_assignment
+
+    for name in known_assignments():
+        click.echo(f"{name}\t{load_assignment(name).title}")
+
+
+@main.command()
+@click.argument("assignment")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path), default=Path("grader-results"),
+              show_default=True, help="Folder for results.json files, observations, gradebook.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Submissions graded in parallel.")
+@click.option("--seed", type=int, default=None,
+              help="Seed of the hidden inputs (default: fresh each run). Same seed, same grade.")
+@click.option("--only", "only", multiple=True, metavar="QUESTION",
+              help="Grade only this question (repeatable).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or table.")
+@_fail_cleanly
+def grade(assignment: str, paths: tuple[Path, ...], out: Path, jobs: int, seed: int | None,
+          only: tuple[str, ...], quiet: bool) -> None:
+    """Grade the notebooks in PATHS (files or folders) for ASSIGNMENT.
+
+    Exits 0 when grading completed, whatever the scores; non-zero only when the grader
+    itself could not grade (bad arguments, unknown assignment, broken spec).
+    """
+    from grader.grading import GradeOptions
+    from grader.grading import grade as grade_batch
+    from grader.scorer import Selection
+    from grader.spec import load_assignment
+
+    spec = load_assignment(assignment)
+    for question in only:
+        spec.question(question)
+    options = GradeOptions(out=out, jobs=jobs, seed=seed, selection=Selection(questions=only))
+    run = _with_progress(spec, paths, options, quiet)
+    if not quiet:
+        from rich.console import Console
+
+        from grader.reporters import summary_table
+
+        Console().print(summary_table(run.results, f"{spec.name} (seed {run.seed})"))
+    click.echo(f"graded {len(run.results)} submission(s); results in {out}/ "
+               f"(gradebook.csv, submissions/*/results.json)")
+
+
+def _with_progress(spec, paths, options, quiet):  # noqa: ANN001, ANN202
+    from grader.grading import grade as grade_batch
+
+    if quiet:
+        return grade_batch(spec, paths, options)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=True) as progress:
+        task = progress.add_task(f"grading {spec.name}", total=None)
+        return grade_batch(
+            spec, paths, options,
+            on_start=lambda total: progress.update(task, total=total),
+            on_result=lambda result: progress.advance(task),
+        )
+
+
+@main.command()
+@click.argument("assignment")
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
+              help="Where to write the student notebook (default: the spec's notebook path).")
+@_fail_cleanly
+def release(assignment: str, out: Path | None) -> None:
+    """Write the student notebook of ASSIGNMENT from its reference."""
+    from grader.release import release as release_notebook
+    from grader.spec import load_assignment
+
+    spec = load_assignment(assignment)
+    written = release_notebook(spec.reference, out or spec.notebook)
+    click.echo(f"wrote {written}")
+
+
+@main.command()
+@click.argument("assignment")
+@click.option("--seed", type=int, default=None, help="Seed of the hidden inputs.")
+@_fail_cleanly
+def validate(assignment: str, seed: int | None) -> None:
+    """Check that the reference of ASSIGNMENT earns full marks and the released notebook none."""
+    from grader.grading import GradeOptions, grade as grade_batch
+    from grader.release import release as release_notebook
+    from grader.spec import load_assignment
+
+    spec = load_assignment(assignment)
+    with tempfile.TemporaryDirectory(prefix="grader-validate-") as scratch:
+        template = release_notebook(spec.reference, Path(scratch) / "released" / "template.ipynb")
+        run = grade_batch(spec, [spec.reference, template],
+                          GradeOptions(out=Path(scratch) / "out", jobs=2, seed=seed))
+    by_path = {Path(r.path).name: r for r in run.results}
+    reference, released = by_path[spec.reference.name], by_path["template.ipynb"]
+    problems = [f"reference fails {c.check.question}: {c.check.name}: {c.message}"
+                for c in reference.checks if not c.passed]
+    if released.score > 0:
+        problems.append(f"the released student notebook earns {released.score:g} points "
+                        "without any work; some check gives credit for untouched code")
+    if problems:
+        raise click.ClickException("validation failed:\n  " + "\n  ".join(problems))
+    click.echo(f"{spec.name}: reference earns {reference.score:g}/{reference.max_score:g}, "
+               f"released notebook {released.score:g}; seed {run.seed}. OK")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

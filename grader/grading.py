@@ -1,0 +1,178 @@
+"""Grading a batch: discover submissions, run each in isolation, score, write as each finishes.
+
+This is the library entry point behind ``grader grade``. Executors run concurrently in
+child processes (``--jobs``); scoring and writing happen one at a time in this process, as
+each submission finishes, so a crash or a kill mid-batch never costs finished results.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader import __version__
+from grader.errors import GraderError, NotebookError
+from grader.executor import execute
+from grader.files import atomic_write
+from grader.forbidden import find_forbidden_uses, tainted_scopes
+from grader.notebook import CodeCell, read_code_cells
+from grader.observations import Observations
+from grader.plan import Plan, make_plan
+from grader.reporters import write_gradebook, write_results_json
+from grader.results import SubmissionResult
+from grader.scorer import Selection, score
+from grader.spec import Assignment
+
+
+@dataclass(frozen=True)
+class Submission:
+    name: str  # unique within the run; names the output folder
+    path: Path
+
+
+@dataclass
+class GradeOptions:
+    out: Path
+    jobs: int = 1
+    seed: int | None = None
+    selection: Selection = field(default_factory=Selection)
+
+
+@dataclass
+class GradeRun:
+    """The outcome of a batch: every submission's result, and where they were written."""
+
+    assignment: Assignment
+    seed: int
+    out: Path
+    results: list[SubmissionResult] = field(default_factory=list)
+
+
+def discover(paths: Iterable[Path]) -> list[Submission]:
+    """Notebooks named by ``paths`` (files, or folders searched recursively), named uniquely."""
+    found: list[Path] = []
+    for path in paths:
+        if not path.exists():
+            raise GraderError(f"no such file or folder: {path}")
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*.ipynb")
+                            if ".ipynb_checkpoints" not in p.parts and p.is_file())
+        else:
+            found.append(path)
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    return _name(unique)
+
+
+def _name(paths: list[Path]) -> list[Submission]:
+    stems = [p.stem for p in paths]
+    named = []
+    for path in paths:
+        name = path.stem
+        if stems.count(name) > 1:
+            name = f"{path.parent.name}__{path.stem}"
+        while name in {s.name for s in named}:
+            name += "_"
+        named.append(Submission(name, path))
+    return named
+
+
+def forbidden_findings(cells: Sequence[CodeCell], apis: Sequence[str]) -> tuple[list, dict]:
+    """Static uses of forbidden APIs (read from source, never run) and the names they taint."""
+    if not apis:
+        return [], {}
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    transformer = TransformerManager()
+    sources = []
+    for cell in cells:
+        try:
+            sources.append(transformer.transform_cell(cell.source))
+        except Exception:  # noqa: BLE001 - unparseable cells are skipped by the analyser too
+            sources.append(cell.source)
+    uses = find_forbidden_uses(sources, apis)
+    tainted = {name: sorted({u.describe() for u in reached})
+               for name, reached in tainted_scopes(sources, uses).items()}
+    return uses, tainted
+
+
+def observe(assignment: Assignment, plan: Plan, submission: Submission) -> Observations:
+    """Run one submission and return its observations; never raises for bad submissions."""
+    started = time.perf_counter()
+    limits = assignment.limits
+    try:
+        cells = read_code_cells(submission.path, int(limits.max_notebook_mb * 2**20))
+    except NotebookError as exc:
+        return Observations(submission=submission.name, problem=str(exc), ending="not run")
+    uses, tainted = forbidden_findings(cells, assignment.forbidden.apis)
+    observations = execute(submission.name, cells, plan.probes, limits,
+                           assignment.custom_probes_source())
+    observations.forbidden, observations.tainted = uses, tainted
+    observations.timings["total"] = round(time.perf_counter() - started, 4)
+    return observations
+
+
+def _safe_observe(assignment: Assignment, plan: Plan, submission: Submission) -> Observations:
+    try:
+        return observe(assignment, plan, submission)
+    except Exception as exc:  # noqa: BLE001 - one submission's grader fault must not stop the batch
+        detail = "".join(traceback.format_exception_only(exc)).strip()
+        return Observations(submission=submission.name, ending="not run",
+                            problem=f"internal grader error, please report it: {detail}")
+
+
+def grade(
+    assignment: Assignment,
+    paths: Sequence[Path],
+    options: GradeOptions,
+    on_result: Callable[[SubmissionResult], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> GradeRun:
+    """Grade every notebook under ``paths``; results land in ``options.out`` as they finish."""
+    submissions = discover(paths)
+    seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
+    options.out.mkdir(parents=True, exist_ok=True)
+    plan = make_plan(assignment, seed, cache=options.out / ".plan")
+    run = GradeRun(assignment, seed, options.out)
+    _write_manifest(run, submissions)
+    if on_start:
+        on_start(len(submissions))
+    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+        futures = {pool.submit(_safe_observe, assignment, plan, s): s for s in submissions}
+        for future in as_completed(futures):
+            result = _finish(assignment, plan, futures[future], future.result(), options)
+            run.results.append(result)
+            if on_result:
+                on_result(result)
+    write_gradebook(run.results, options.out / "gradebook.csv")
+    return run
+
+
+def _finish(assignment: Assignment, plan: Plan, submission: Submission,
+            observations: Observations, options: GradeOptions) -> SubmissionResult:
+    started = time.perf_counter()
+    result = score(assignment, plan.checks, observations, plan.reference, plan.seed,
+                   path=str(submission.path), selection=options.selection)
+    folder = options.out / "submissions" / submission.name
+    folder.mkdir(parents=True, exist_ok=True)
+    observations.save(folder)
+    result.timings["score"] = round(time.perf_counter() - started, 4)
+    write_results_json(result, folder)
+    return result
+
+
+def _write_manifest(run: GradeRun, submissions: Sequence[Submission]) -> None:
+    manifest = {
+        "assignment": run.assignment.name,
+        "spec_fingerprint": run.assignment.fingerprint(),
+        "seed": run.seed,
+        "grader_version": __version__,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "submissions": {s.name: str(s.path) for s in submissions},
+    }
+    atomic_write(run.out / "run.json", json.dumps(manifest, indent=2).encode())

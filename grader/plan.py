@@ -1,0 +1,134 @@
+"""The plan of a grading run: which probes every submission answers, and the reference's answers.
+
+Made once per (assignment, seed) by running the checks live against the reference notebook
+in a separate, trusted process (so the grader's own process never imports what the
+reference imports, such as TensorFlow), then cached on disk. Each submission's child gets
+only ``Plan.probes`` (hidden inputs); expected outputs stay in ``Plan.reference``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from grader import wire
+from grader.errors import PlanError
+from grader.executor import Probe, ProbePlan
+from grader.files import atomic_write
+from grader.observations import ProbeRecord
+from grader.results import CheckInfo
+from grader.spec import Assignment, load_assignment
+
+PLAN_TIMEOUT = 3600.0
+
+
+@dataclass
+class Plan:
+    seed: int
+    checks: list[CheckInfo] = field(default_factory=list)
+    probes: ProbePlan = field(default_factory=ProbePlan)
+    reference: dict[str, ProbeRecord] = field(default_factory=dict)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        encoder = wire.Encoder(prefix="r")
+        data = {
+            "seed": self.seed,
+            "checks": [asdict(c) for c in self.checks],
+            "probes": [asdict(p) for p in self.probes.probes],
+            "reference": {k: {**asdict(r), "value": encoder.encode(r.value)}
+                          for k, r in self.reference.items()},
+        }
+        atomic_write(folder / "plan.npz", wire.save_arrays({**self.probes.arrays, **encoder.arrays}))
+        atomic_write(folder / "plan.json", json.dumps(data).encode())
+
+    @classmethod
+    def load(cls, folder: Path) -> Plan:
+        data = json.loads((folder / "plan.json").read_text(encoding="utf-8"))
+        arrays = wire.load_arrays((folder / "plan.npz").read_bytes())
+        reference = {}
+        for key, record in data["reference"].items():
+            record["value"] = wire.decode(record["value"], arrays)
+            reference[key] = ProbeRecord(**record)
+        probes = [Probe(**p) for p in data["probes"]]
+        probe_arrays = {k: v for k, v in arrays.items() if k.startswith("p")}
+        return cls(seed=data["seed"], checks=[CheckInfo(**c) for c in data["checks"]],
+                   probes=ProbePlan(probes, probe_arrays), reference=reference)
+
+
+def make_plan(assignment: Assignment, seed: int, cache: Path | None = None) -> Plan:
+    """The plan for ``seed``, from ``cache`` when the spec, checks and reference are unchanged."""
+    folder = (cache or Path(tempfile.mkdtemp(prefix="grader-plan-")))
+    folder = folder / f"{assignment.name}-{assignment.fingerprint()}-{seed}"
+    if not (folder / "plan.json").is_file():
+        _run_planner(assignment, seed, folder)
+    return Plan.load(folder)
+
+
+def _run_planner(assignment: Assignment, seed: int, folder: Path) -> None:
+    command = [sys.executable, "-m", "grader.plan", str(assignment.folder), str(seed), str(folder)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=PLAN_TIMEOUT,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        raise PlanError(f"running the checks on the reference took over {PLAN_TIMEOUT:g} s") from exc
+    if done.returncode != 0:
+        raise PlanError(
+            f"could not prepare grading of {assignment.name!r} from its reference:\n"
+            + (done.stderr.strip()[-4000:] or done.stdout.strip()[-4000:])
+        )
+
+
+def build_plan(assignment: Assignment, seed: int) -> Plan:
+    """Run the reference and the checks in this process (the planner subprocess's job)."""
+    from grader.child.runner import EventLog, NotebookRunner, load_custom_probes
+    from grader.notebook import read_code_cells
+    from grader.proxy import LiveNamespace
+    from grader.scorer import run_checks
+
+    cells = read_code_cells(assignment.reference, max_bytes=2**30)
+    with tempfile.TemporaryDirectory() as scratch:
+        runner = NotebookRunner(EventLog(Path(scratch) / "events.jsonl"), 20_000)
+        for cell in cells:
+            runner.run_cell(cell.index, cell.source, assignment.limits.notebook_timeout)
+        _fail_on_reference_errors(Path(scratch) / "events.jsonl")
+    custom = load_custom_probes(assignment.custom_probes_source())
+    namespace = runner.shell.user_ns
+    student = LiveNamespace("student", namespace, custom)
+    reference = LiveNamespace("reference", namespace, custom)
+    run = run_checks(assignment, student, reference, seed)
+    failing = [f"{c.name}: {run.outcomes.get(c.id, (False, 'did not run'))[1]}"
+               for c in run.checks if not run.outcomes.get(c.id, (False,))[0]]
+    if run.problems or failing:
+        raise PlanError("the reference does not pass the checks:\n  "
+                        + "\n  ".join(run.problems + failing))
+    return Plan(seed=seed, checks=run.checks, probes=student.plan,
+                reference={**reference.records})
+
+
+def _fail_on_reference_errors(events_path: Path) -> None:
+    for line in events_path.read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        if event.get("event") == "cell" and event["status"] != "ok":
+            error = event.get("error") or {}
+            raise PlanError(f"reference code cell {event['index'] + 1} failed: "
+                            f"{error.get('type')}: {error.get('message')}")
+
+
+def main(argv: list[str]) -> int:
+    folder, seed, out = argv
+    try:
+        plan = build_plan(load_assignment(folder), int(seed))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent through stderr
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    plan.save(Path(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

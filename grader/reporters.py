@@ -1,0 +1,99 @@
+"""Renderers over results: Gradescope ``results.json``, the CSV gradebook, terminal tables.
+
+Each is a function of ``SubmissionResult`` values; none of them decides a score.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from grader.files import atomic_write
+from grader.results import SubmissionResult
+
+
+def gradescope_json(result: SubmissionResult) -> dict[str, Any]:
+    """The result in Gradescope's autograder format (``score``, ``tests[]``...)."""
+    output = [f"Could not grade this notebook: {result.problem}"] if result.problem else []
+    output += result.notes
+    return {
+        "score": result.score,
+        "execution_time": round(result.timings.get("total", 0.0), 3),
+        "output": "\n\n".join(output),
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": [
+            {
+                "name": f"{c.check.question}: {c.check.name}",
+                "score": round(c.earned, 4),
+                "max_score": round(c.check.points, 4),
+                "status": "passed" if c.passed else "failed",
+                "output": c.message,
+                "visibility": "visible",
+                "tags": [c.check.question],
+                "extra_data": {"check": c.check.id, "public": c.check.public},
+            }
+            for c in result.checks
+        ],
+        "extra_data": {
+            "assignment": result.assignment,
+            "submission": result.submission,
+            "max_score": result.max_score,
+            "questions": [
+                {"id": q.id, "title": q.title, "score": q.earned, "max_score": q.possible}
+                for q in result.questions
+            ],
+            "problem": result.problem,
+        },
+    }
+
+
+def write_results_json(result: SubmissionResult, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "results.json"
+    atomic_write(path, json.dumps(gradescope_json(result), indent=2).encode())
+    return path
+
+
+def gradebook_csv(results: Sequence[SubmissionResult]) -> str:
+    """One row per submission, one column per question, for a spreadsheet or an LMS import."""
+    questions: list[str] = []
+    for result in results:
+        for question in result.questions:
+            if question.id not in questions:
+                questions.append(question.id)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["submission", "path", "score", "max_score", *questions, "problem"])
+    for result in sorted(results, key=lambda r: r.submission):
+        by_id = {q.id: q.earned for q in result.questions}
+        writer.writerow([result.submission, result.path, result.score, result.max_score,
+                         *[by_id.get(q, 0.0) for q in questions], result.problem or ""])
+    return buffer.getvalue()
+
+
+def write_gradebook(results: Sequence[SubmissionResult], path: Path) -> Path:
+    atomic_write(path, gradebook_csv(results).encode())
+    return path
+
+
+def summary_table(results: Sequence[SubmissionResult], title: str) -> Any:
+    """A rich Table, one row per submission: score, questions that lost points, first note."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("submission", no_wrap=True, max_width=24)
+    table.add_column("score", justify="right", style="bold", no_wrap=True, min_width=8)
+    table.add_column("lost points in", overflow="fold", min_width=18)
+    table.add_column("note", overflow="fold", max_width=30)
+    for result in sorted(results, key=lambda r: r.submission):
+        lost = ", ".join(f"{q.id} {q.earned:.3g}/{q.possible:g}"
+                         for q in result.questions if q.earned < q.possible)
+        note = result.problem or (result.notes[0].splitlines()[0] if result.notes else "")
+        table.add_row(result.submission, f"{result.score:.4g}/{result.max_score:g}", lost,
+                      note if len(note) <= 60 else note[:57] + "...")
+    return table

@@ -1,0 +1,65 @@
+"""The grade of a submission as plain dataclasses; reporters render them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CheckInfo:
+    """A check as collected from the assignment's checks module."""
+
+    id: str  # pytest node id within the checks module, stable across runs
+    name: str  # human-readable: the docstring's first line and the case id
+    question: str
+    points: float  # this item's share of its check's points
+    public: bool
+
+
+@dataclass
+class CheckResult:
+    """The outcome of one check for one submission."""
+
+    check: CheckInfo
+    passed: bool
+    message: str = ""
+
+    @property
+    def earned(self) -> float:
+        return self.check.points if self.passed else 0.0
+
+
+@dataclass
+class QuestionScore:
+    id: str
+    title: str
+    earned: float
+    possible: float
+
+
+@dataclass
+class SubmissionResult:
+    """Everything a reporter needs about one graded submission."""
+
+    submission: str  # identifier, unique within a run
+    path: str
+    assignment: str
+    checks: list[CheckResult] = field(default_factory=list)
+    questions: list[QuestionScore] = field(default_factory=list)
+    problem: str | None = None  # why the notebook could not be graded at all
+    notes: list[str] = field(default_factory=list)  # feedback beyond the checks
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        return round(sum(c.earned for c in self.checks), 4)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(c.check.points for c in self.checks), 4)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["score"], data["max_score"] = self.score, self.max_score
+        return data

@@ -1,0 +1,224 @@
+"""Scoring: run an assignment's checks (pytest) against namespace proxies.
+
+The same pytest run serves two purposes. With live proxies on the reference it is the
+*plan* (which probes to send, what the reference answers). With replay proxies on a
+submission's observations it is the *score*: a pure function of observations and spec,
+computed in the grader's process, so nothing the student's code does can touch it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from grader.authoring import ProbeMissing, StudentError
+from grader.errors import SpecError
+from grader.observations import Observations
+from grader.proxy import ReplayNamespace
+from grader.results import CheckInfo, CheckResult, QuestionScore, SubmissionResult
+from grader.spec import Assignment
+
+EMPTY_INI = Path(__file__).with_name("checks.ini")
+
+
+def derive_seed(seed: int, check_id: str) -> int:
+    """Each check's rng seed: fresh per run seed, independent of the order checks run in."""
+    digest = hashlib.sha256(f"{seed}:{check_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+@dataclass
+class Selection:
+    """Which checks to run: all, some questions, and/or only the public ones."""
+
+    questions: tuple[str, ...] = ()
+    public_only: bool = False
+
+    def keeps(self, info: CheckInfo) -> bool:
+        if self.public_only and not info.public:
+            return False
+        return not self.questions or info.question in self.questions
+
+
+@dataclass
+class CheckRun:
+    """What one pytest run of the checks produced."""
+
+    checks: list[CheckInfo] = field(default_factory=list)
+    outcomes: dict[str, tuple[bool, str]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+class ChecksPlugin:
+    """pytest plugin providing the fixtures and collecting outcomes as data."""
+
+    def __init__(self, student: Any, reference: Any, seed: int, selection: Selection) -> None:
+        self._student, self._reference = student, reference
+        self._seed, self._selection = seed, selection
+        self.run = CheckRun()
+
+    @pytest.fixture
+    def student(self) -> Any:
+        return self._student
+
+    @pytest.fixture
+    def reference(self) -> Any:
+        return self._reference
+
+    @pytest.fixture
+    def rng(self, request: pytest.FixtureRequest) -> np.random.Generator:
+        return np.random.default_rng(derive_seed(self._seed, request.node.nodeid))
+
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list) -> None:
+        cases = Counter(_function_id(item) for item in items)
+        kept = []
+        for item in items:
+            info = self._info(item, cases[_function_id(item)])
+            if info is not None and self._selection.keeps(info):
+                self.run.checks.append(info)
+                kept.append(item)
+        items[:] = kept
+
+    def _info(self, item: Any, cases: int) -> CheckInfo | None:
+        marker = item.get_closest_marker("grader")
+        if marker is None:
+            self.run.problems.append(f"{item.nodeid} has no @check(question=..., points=...)")
+            return None
+        doc = (item.function.__doc__ or item.originalname).strip().splitlines()[0]
+        case = f" [{item.callspec.id}]" if hasattr(item, "callspec") else ""
+        return CheckInfo(
+            id=item.nodeid, name=doc + case, question=marker.kwargs["question"],
+            points=marker.kwargs["points"] / cases, public=marker.kwargs["public"],
+        )
+
+    def pytest_collectreport(self, report: Any) -> None:
+        if report.failed:
+            self.run.problems.append(f"could not load the checks: {report.longreprtext[-2000:]}")
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: Any, call: Any):  # noqa: ANN201 - hook wrapper
+        outcome = yield
+        report = outcome.get_result()
+        if report.when == "call" or (report.when == "setup" and report.failed):
+            passed = report.passed
+            message = "" if passed else _failure_message(call.excinfo)
+            self.run.outcomes[item.nodeid] = (passed, message)
+
+
+def _function_id(item: Any) -> str:
+    return f"{item.path}::{item.originalname}"
+
+
+def _failure_message(excinfo: Any) -> str:
+    if excinfo is None:
+        return "failed"
+    error = excinfo.value
+    if isinstance(error, (StudentError, AssertionError)):
+        return str(error).split("\nassert ")[0].strip() or "assertion failed"
+    if isinstance(error, ProbeMissing):
+        return f"grader problem (please tell your instructor): {error}"
+    return f"{type(error).__name__} while checking your result: {error}"
+
+
+def run_checks(assignment: Assignment, student: Any, reference: Any, seed: int,
+               selection: Selection | None = None) -> CheckRun:
+    """Run the checks module once with the given proxies; outcomes come back as data."""
+    plugin = ChecksPlugin(student, reference, seed, selection or Selection())
+    args = [
+        str(assignment.checks), "-c", str(EMPTY_INI), "--rootdir", str(assignment.folder),
+        "--import-mode=importlib", "-o", f"python_files={assignment.checks.name}",
+        "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:warnings",
+        "-q", "--no-header", "--capture=no", "-o", "console_output_style=classic",
+    ]
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        code = pytest.main(args, plugins=[plugin])
+    if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+        plugin.run.problems.append(f"pytest could not run the checks:\n{sink.getvalue()[-3000:]}")
+    return plugin.run
+
+
+def score(assignment: Assignment, checks: list[CheckInfo], observations: Observations,
+          reference_records: dict, seed: int, path: str = "",
+          selection: Selection | None = None) -> SubmissionResult:
+    """Grade one submission from its observations (no student code runs here)."""
+    result = SubmissionResult(submission=observations.submission, path=path,
+                              assignment=assignment.name, timings=dict(observations.timings))
+    selection = selection or Selection()
+    wanted = [c for c in checks if selection.keeps(c)]
+    if observations.problem:
+        result.problem = observations.problem
+        result.checks = [CheckResult(c, False, f"not graded: {observations.problem}") for c in wanted]
+    else:
+        run = run_checks(assignment, ReplayNamespace("student", observations.probes),
+                         ReplayNamespace("reference", reference_records), seed, selection)
+        if run.problems:
+            raise SpecError(assignment.name, "; ".join(run.problems))
+        result.checks = [_result(c, run.outcomes) for c in wanted]
+        _void_forbidden(assignment, observations, result)
+        result.notes = feedback_notes(observations)
+    result.questions = question_scores(assignment, result.checks)
+    return result
+
+
+def _result(info: CheckInfo, outcomes: dict[str, tuple[bool, str]]) -> CheckResult:
+    passed, message = outcomes.get(info.id, (False, "check did not run"))
+    return CheckResult(info, passed, message)
+
+
+def _void_forbidden(assignment: Assignment, observations: Observations,
+                    result: SubmissionResult) -> None:
+    """A question whose graded names reach a forbidden API earns nothing, with the reason."""
+    for check in result.checks:
+        question = assignment.question(check.check.question)
+        uses = sorted({u for name in question.names for u in observations.tainted.get(name, [])})
+        if uses:
+            check.passed = False
+            check.message = (f"no credit: {question.title} uses a forbidden API "
+                             f"({'; '.join(uses)}): {assignment.forbidden.reason}")
+
+
+def feedback_notes(observations: Observations) -> list[str]:
+    """What a student needs to know beyond the checks: failing cells, skipped shell lines."""
+    notes = []
+    if observations.ending != "completed":
+        notes.append(f"The notebook did not finish: {observations.ending}.")
+    for cell in observations.cells:
+        notes.extend(_cell_notes(cell))
+    for use in observations.forbidden:
+        notes.append(f"Forbidden API used: {use.describe()}.")
+    return notes
+
+
+def _cell_notes(cell: Any) -> Iterable[str]:
+    label = f"Code cell {cell.index + 1}"
+    for command in cell.shell:
+        yield f"{label}: `{command}` was not executed (the grader runs no shell commands)."
+    if cell.error and cell.status == "syntax-error":
+        yield f"{label} has a syntax error, so nothing in it was defined: " \
+              f"{cell.error['message']}\n{cell.error['traceback']}"
+    elif cell.error and cell.status == "timeout":
+        yield f"{label} was stopped: {cell.error['message']}."
+    elif cell.error and cell.error.get("type") != "NotImplementedError":
+        yield f"{label} raised {cell.error['type']}: {cell.error['message']}"
+
+
+def question_scores(assignment: Assignment, checks: list[CheckResult]) -> list[QuestionScore]:
+    scores = []
+    for question in assignment.questions:
+        mine = [c for c in checks if c.check.question == question.id]
+        if mine:
+            scores.append(QuestionScore(
+                question.id, question.title,
+                round(sum(c.earned for c in mine), 4), round(sum(c.check.points for c in mine), 4),
+            ))
+    return scores
