@@ -29,8 +29,8 @@ def gradescope_json(result: SubmissionResult) -> dict[str, Any]:
         "tests": [
             {
                 "name": f"{c.check.question}: {c.check.name}",
-                "score": round(c.earned, 4),
-                "max_score": round(c.check.points, 4),
+                "score": round(c.earned, 6),
+                "max_score": round(c.check.points, 6),
                 "status": "passed" if c.passed else "failed",
                 "output": c.message,
                 "visibility": "visible",

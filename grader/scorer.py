@@ -137,7 +137,9 @@ def run_checks(assignment: Assignment, student: Any, reference: Any, seed: int,
         str(assignment.checks), "-c", str(EMPTY_INI), "--rootdir", str(assignment.folder),
         "--import-mode=importlib", "-o", f"python_files={assignment.checks.name}",
         "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:warnings",
-        "-q", "--no-header", "--capture=no", "-o", "console_output_style=classic",
+        "-p", "no:unraisableexception", "-p", "no:threadexception", "-p", "no:faulthandler",
+        "-p", "no:legacypath", "-p", "no:doctest", "-p", "no:junitxml", "-p", "no:pastebin",
+        "-q", "--no-header", "--capture=no", "--tb=no", "-o", "console_output_style=classic",
     ]
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):

@@ -1,0 +1,55 @@
+"""Shared helpers: paths of the shipped assignment, notebook variants, batch grading."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader.grading import GradeOptions, grade
+from grader.results import SubmissionResult
+from grader.spec import Assignment, load_assignment
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "assignments" / "convolve-by-hand" / "examples"
+REFERENCE = REPO / "reference" / "convolve-by-hand.ipynb"
+MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*\n", re.MULTILINE)
+
+
+@pytest.fixture(scope="session")
+def assignment() -> Assignment:
+    return load_assignment("convolve-by-hand")
+
+
+def make_variant(folder: Path, name: str, replacements: dict[str, str],
+                 extra_cells: tuple[str, ...] = ()) -> Path:
+    """The reference as a student would submit it, with each ``old`` replaced by ``new``.
+
+    Every ``old`` must occur exactly once in the notebook's code, so a variant cannot
+    silently stop testing what it claims to when the reference changes.
+    """
+    notebook = nbformat.read(str(REFERENCE), as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.source = MARKER.sub("", cell.source)
+    for old, new in replacements.items():
+        hits = [c for c in notebook.cells if c.cell_type == "code" and old in c.source]
+        assert len(hits) == 1 and hits[0].source.count(old) == 1, f"{old!r} must occur once"
+        hits[0].source = hits[0].source.replace(old, new)
+    for source in extra_cells:
+        notebook.cells.append(nbformat.v4.new_code_cell(source))
+    path = folder / f"{name}.ipynb"
+    nbformat.write(notebook, str(path))
+    return path
+
+
+def grade_all(assignment: Assignment, paths: list[Path], out: Path, seed: int = 7,
+              jobs: int = 2) -> dict[str, SubmissionResult]:
+    run = grade(assignment, paths, GradeOptions(out=out, jobs=jobs, seed=seed))
+    return {Path(r.path).stem: r for r in run.results}
+
+
+def by_question(result: SubmissionResult) -> dict[str, float]:
+    return {q.id: round(q.earned, 4) for q in result.questions}

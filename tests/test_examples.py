@@ -1,0 +1,102 @@
+"""The bundled example submissions earn exactly the scores their code deserves."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import EXAMPLES, by_question, grade_all
+
+FULL = {"output_size": 2, "conv2d": 5, "conv_layer": 4, "relu": 1, "max_pool2d": 3,
+        "softmax": 2, "x_filters": 1, "x_feature_maps": 2}
+
+
+def expected(**lost: float) -> dict[str, float]:
+    return {q: round(points - lost.get(q, 0.0), 4) for q, points in FULL.items()}
+
+
+@pytest.fixture(scope="module")
+def graded(assignment, tmp_path_factory):
+    out = tmp_path_factory.mktemp("examples")
+    return grade_all(assignment, [EXAMPLES], out), out
+
+
+EXPECTED = {
+    "reference": expected(),
+    "untouched": {q: 0.0 for q in FULL},
+    # conv2d flips the kernel: only the symmetric public example and the 1x1 kernel pass;
+    # conv_layer calls it, so only its 1x1-filter case passes; softmax overflows.
+    "partly-correct": expected(conv2d=5 - 1 - 1 / 3, conv_layer=3.5, softmax=1),
+    "infinite-loop": expected(max_pool2d=3),
+    "syntax-error": expected(relu=1),
+    # right values, forbidden API: conv2d and everything built on it earn nothing.
+    "uses-scipy": expected(conv2d=5, conv_layer=4, x_feature_maps=2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_scores(graded, name):
+    results, _ = graded
+    assert by_question(results[name]) == pytest.approx(EXPECTED[name], abs=1e-3)
+    assert results[name].max_score == 20
+
+
+def test_all_examples_were_graded(graded):
+    results, _ = graded
+    assert sorted(results) == sorted(EXPECTED)
+
+
+def test_results_json_is_gradescope_format(graded):
+    _, out = graded
+    data = json.loads((out / "submissions" / "partly-correct" / "results.json").read_text())
+    assert data["score"] == pytest.approx(20 - 3.6667 - 3.5 - 1, abs=1e-3)
+    assert {"name", "score", "max_score", "status", "output"} <= set(data["tests"][0])
+    assert sum(t["max_score"] for t in data["tests"]) == pytest.approx(20, abs=1e-4)
+    assert sum(t["score"] for t in data["tests"]) == pytest.approx(data["score"], abs=1e-3)
+    failed = [t for t in data["tests"] if t["status"] == "failed"]
+    assert failed and all(t["score"] == 0 and t["output"] for t in failed)
+
+
+def test_feedback_names_case_and_difference_without_revealing_expected(graded):
+    results, _ = graded
+    messages = [c.message for c in results["partly-correct"].checks if not c.passed]
+    hidden = next(m for m in messages if "stride=2" in m)
+    assert "conv2d(7x9 float64 array, 3x3 float64 array, stride=2)" in hidden
+    assert "first difference at [0, 0]" in hidden and "elements differ" in hidden
+    stable = next(m for m in messages if "softmax(4x10" in m)
+    assert "nan" in stable and "finite" in stable
+
+
+def test_infinite_loop_is_stopped_and_explained(graded):
+    results, _ = graded
+    failed = [c for c in results["infinite-loop"].checks if not c.passed]
+    assert failed and all(c.check.question == "max_pool2d" for c in failed)
+    assert all("time limit" in c.message for c in failed)
+    assert results["infinite-loop"].timings["total"] < 30
+
+
+def test_syntax_error_is_explained(graded):
+    results, _ = graded
+    notes = "\n".join(results["syntax-error"].notes)
+    assert "syntax error" in notes and "was never closed" in notes
+
+
+def test_forbidden_use_is_explained(graded):
+    results, _ = graded
+    voided = [c for c in results["uses-scipy"].checks if c.check.question == "conv2d"]
+    assert all("scipy.signal.correlate2d" in c.message for c in voided)
+
+
+def test_untouched_notebook_says_not_implemented(graded):
+    results, _ = graded
+    messages = {c.message for c in results["untouched"].checks}
+    assert any("not implemented yet" in m for m in messages)
+    assert any("X_FILTERS is not defined" in m for m in messages)
+
+
+def test_gradebook_lists_every_submission(graded):
+    _, out = graded
+    lines = (out / "gradebook.csv").read_text().splitlines()
+    assert lines[0].startswith("submission,path,score,max_score,output_size,conv2d")
+    assert len(lines) == 1 + len(EXPECTED)
