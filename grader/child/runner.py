@@ -76,20 +76,48 @@ class CappedText(io.TextIOBase):
         return "".join(self.parts)
 
 
+CELL_FILE_PREFIX = "<ipython-input-"
+#: After the time limit, the interrupt repeats at this interval until the code returns.
+REPEAT_INTERVAL = 0.05
+
+
 @contextlib.contextmanager
 def deadline(seconds: float, what: str):
-    """Raise GradingTimeout in the running code after ``seconds``, and again every 0.5 s
-    until it returns, so a loop that swallows the first one still ends."""
+    """Raise GradingTimeout in the running code after ``seconds``, then keep raising it.
+
+    A student loop such as ``while True: try: ... except: pass`` swallows one exception, so
+    every ``REPEAT_INTERVAL`` the interrupt is raised again, both from the signal handler
+    and, through a line tracer on the notebook's own frames, at the next line those frames
+    execute: a raise on a line of an ``except`` block escapes that ``try``.
+    """
+    message = f"{what} exceeded the time limit of {seconds:g} s"
+    active = [True]  # cleared first thing on exit, so no interrupt escapes into the runner
+
+    def _raise_on_next_line(frame: Any, event: str, arg: Any) -> Any:
+        if active[0] and frame.f_code.co_filename.startswith(CELL_FILE_PREFIX):
+            if event == "line":
+                raise GradingTimeout(message)
+            return _raise_on_next_line
+        return None
 
     def _interrupt(signum: int, frame: Any) -> None:
-        raise GradingTimeout(f"{what} exceeded the time limit of {seconds:g} s")
+        if not active[0]:
+            return
+        sys.settrace(_raise_on_next_line)
+        while frame is not None:
+            if frame.f_code.co_filename.startswith(CELL_FILE_PREFIX):
+                frame.f_trace = _raise_on_next_line
+            frame = frame.f_back
+        raise GradingTimeout(message)
 
     previous = signal.signal(signal.SIGALRM, _interrupt)
-    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001), 0.5)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001), REPEAT_INTERVAL)
     try:
         yield
     finally:
+        active[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
+        sys.settrace(None)
         signal.signal(signal.SIGALRM, previous)
 
 

@@ -1,0 +1,126 @@
+"""The command line: exit codes, seeds, validate, --only, broken specs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from grader.cli import main
+from tests.conftest import EXAMPLES, REPO
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_help_lists_the_commands():
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("grade", "release", "validate", "list"):
+        assert command in result.output
+
+
+def test_console_script_is_installed():
+    done = subprocess.run([sys.executable, "-m", "grader.cli", "list"], capture_output=True,
+                          text=True, check=True)
+    assert "convolve-by-hand" in done.stdout
+
+
+def test_unknown_assignment_fails_with_a_message(tmp_path):
+    result = run("grade", "no-such-assignment", str(EXAMPLES), "--out", str(tmp_path))
+    assert result.exit_code == 1
+    assert "unknown assignment 'no-such-assignment'" in result.output
+    assert "convolve-by-hand" in result.output
+
+
+def test_missing_path_fails_with_a_message(tmp_path):
+    result = run("grade", "convolve-by-hand", str(tmp_path / "nowhere"), "--out", str(tmp_path))
+    assert result.exit_code == 1 and "no such file or folder" in result.output
+
+
+def test_unknown_question_fails(tmp_path):
+    result = run("grade", "convolve-by-hand", str(EXAMPLES), "--only", "conv3d",
+                 "--out", str(tmp_path))
+    assert result.exit_code == 1 and "no question 'conv3d'" in result.output
+
+
+def _results(out, name):
+    data = json.loads((out / "submissions" / name / "results.json").read_text())
+    data.pop("execution_time")
+    return data
+
+
+def test_zero_score_still_exits_zero_and_same_seed_regrades_identically(tmp_path):
+    untouched, partly = EXAMPLES / "untouched.ipynb", EXAMPLES / "partly-correct.ipynb"
+    for out in ("a", "b"):
+        result = run("grade", "convolve-by-hand", str(untouched), str(partly),
+                     "--seed", "3", "--out", str(tmp_path / out), "-q")
+        assert result.exit_code == 0, result.output
+    assert _results(tmp_path / "a", "untouched")["score"] == 0
+    assert _results(tmp_path / "a", "partly-correct") == _results(tmp_path / "b", "partly-correct")
+
+
+def test_hidden_inputs_are_fresh_per_run_unless_seeded(tmp_path):
+    seeds = []
+    for out in ("a", "b"):
+        assert run("grade", "convolve-by-hand", str(EXAMPLES / "untouched.ipynb"),
+                   "--out", str(tmp_path / out), "-q").exit_code == 0
+        seeds.append(json.loads((tmp_path / out / "run.json").read_text())["seed"])
+    assert seeds[0] != seeds[1]
+    plans = [next((tmp_path / out / ".plan").iterdir()) for out in ("a", "b")]
+    arrays = [(p / "plan.npz").read_bytes() for p in plans]
+    assert arrays[0] != arrays[1]
+
+
+def test_only_grades_the_named_question(tmp_path):
+    result = run("grade", "convolve-by-hand", str(EXAMPLES / "partly-correct.ipynb"),
+                 "--only", "softmax", "--seed", "1", "--out", str(tmp_path), "-q")
+    assert result.exit_code == 0
+    data = _results(tmp_path, "partly-correct")
+    assert {t["tags"][0] for t in data["tests"]} == {"softmax"}
+    assert data["score"] == pytest.approx(1.0)
+
+
+def test_validate_passes_for_the_shipped_assignment():
+    result = run("validate", "convolve-by-hand", "--seed", "5")
+    assert result.exit_code == 0, result.output
+    assert "reference earns 20/20" in result.output and "released notebook 0" in result.output
+
+
+@pytest.fixture
+def broken_copy(tmp_path, monkeypatch):
+    """A copy of the assignment whose checks the reference cannot pass."""
+    folder = tmp_path / "assignments" / "convolve-by-hand"
+    shutil.copytree(REPO / "assignments" / "convolve-by-hand", folder,
+                    ignore=shutil.ignore_patterns("examples"))
+    spec = folder / "assignment.toml"
+    reference = (REPO / "reference" / "convolve-by-hand.ipynb").as_posix()
+    spec.write_text(spec.read_text().replace("../../reference/convolve-by-hand.ipynb", reference))
+    checks = folder / "checks.py"
+    checks.write_text(checks.read_text() + "\n\n@check('relu', points=1)\ndef test_wrong(student):\n"
+                        "    assert student.relu(-1.0) == 5, 'relu(-1) should be 5'\n")
+    monkeypatch.setenv("GRADER_ASSIGNMENTS", str(tmp_path / "assignments"))
+    return folder
+
+
+def test_broken_spec_fails_instead_of_grading(broken_copy, tmp_path):
+    result = run("grade", "convolve-by-hand", str(EXAMPLES / "reference.ipynb"),
+                 "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert "reference does not pass the checks" in result.output
+    assert "relu(-1) should be 5" in result.output
+    assert run("validate", "convolve-by-hand").exit_code == 1
+
+
+def test_malformed_spec_is_reported(tmp_path, monkeypatch):
+    folder = tmp_path / "assignments" / "bad"
+    folder.mkdir(parents=True)
+    (folder / "assignment.toml").write_text("[assignment\ntitle = 'x'")
+    monkeypatch.setenv("GRADER_ASSIGNMENTS", str(tmp_path / "assignments"))
+    result = run("grade", "bad", str(EXAMPLES), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1 and "not valid TOML" in result.output
