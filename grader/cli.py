@@ -61,7 +61,6 @@ def grade(assignment: str, paths: tuple[Path, ...], out: Path, jobs: int, seed: 
     itself could not grade (bad arguments, unknown assignment, broken spec).
     """
     from grader.grading import GradeOptions
-    from grader.grading import grade as grade_batch
     from grader.scorer import Selection
     from grader.spec import load_assignment
 
@@ -118,7 +117,8 @@ def release(assignment: str, out: Path | None) -> None:
 @_fail_cleanly
 def validate(assignment: str, seed: int | None) -> None:
     """Check that the reference of ASSIGNMENT earns full marks and the released notebook none."""
-    from grader.grading import GradeOptions, grade as grade_batch
+    from grader.grading import GradeOptions
+    from grader.grading import grade as grade_batch
     from grader.release import release as release_notebook
     from grader.spec import load_assignment
 
