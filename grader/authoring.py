@@ -35,7 +35,7 @@ def check(question: str, points: float, *, public: bool = False) -> Callable[[F]
 
     A parametrized check splits its points evenly between its cases, so partial credit
     follows the number of cases passed. ``public=True`` marks checks whose inputs students
-    can see (``grader check`` runs only those).
+    can see in their notebook.
     """
     if points < 0:
         raise ValueError("points must be non-negative")

@@ -97,6 +97,30 @@ def _with_progress(spec, paths, options, quiet):  # noqa: ANN001, ANN202
 
 
 @main.command()
+@click.argument("out", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--only", "only", multiple=True, metavar="QUESTION",
+              help="Rescore only this question (repeatable).")
+@click.option("--quiet", "-q", is_flag=True, help="No table.")
+@_fail_cleanly
+def rescore(out: Path, only: tuple[str, ...], quiet: bool) -> None:
+    """Score the run in OUT again from its stored observations, without running any notebook.
+
+    Use it after changing points, thresholds or feedback in the assignment's spec or checks.
+    """
+    from grader.grading import rescore as rescore_run
+    from grader.scorer import Selection
+
+    run = rescore_run(out, Selection(questions=only))
+    if not quiet:
+        from rich.console import Console
+
+        from grader.reporters import summary_table
+
+        Console().print(summary_table(run.results, f"{run.assignment.name} (rescored)"))
+    click.echo(f"rescored {len(run.results)} submission(s) in {out}/")
+
+
+@main.command()
 @click.argument("assignment")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,
               help="Where to write the student notebook (default: the spec's notebook path).")

@@ -58,6 +58,16 @@ class ProbePlan:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+@dataclass
+class Harness:
+    """What every submission's child gets besides its own cells (all instructor-made)."""
+
+    plan: ProbePlan = field(default_factory=ProbePlan)
+    custom_probes: str = ""  # source of the assignment's probe functions
+    prelude: str = ""  # source run before the first cell (e.g. capping training for grading)
+    home_files: dict[str, Path] = field(default_factory=dict)  # path under $HOME -> source file
+
+
 def child_environment(scratch: Path) -> dict[str, str]:
     env = {k: os.environ[k] for k in PASSED_ENVIRONMENT if k in os.environ}
     env.setdefault("PATH", "/usr/bin:/bin")
@@ -83,26 +93,29 @@ def _limit_resources(limits: Limits) -> None:
 def execute(
     submission: str,
     cells: list[CodeCell],
-    plan: ProbePlan,
+    harness: Harness,
     limits: Limits,
-    custom_probes: str = "",
 ) -> Observations:
-    """Run ``cells`` then ``plan`` in a fresh child; never raises for what the student did."""
+    """Run ``cells`` then the planned probes in a fresh child; never raises for what the
+    student did (only for the grader's own faults, such as a full disk)."""
     scratch = Path(tempfile.mkdtemp(prefix="grader-run-"))
     started = time.perf_counter()
     try:
-        _write_job(scratch, cells, plan, limits, custom_probes)
+        _write_job(scratch, cells, harness, limits)
         ending = _run_child(scratch, limits)
-        observations = _read_events(submission, scratch, plan, ending)
+        observations = _read_events(submission, scratch, harness.plan, ending)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     observations.timings["execute"] = round(time.perf_counter() - started, 4)
     return observations
 
 
-def _write_job(
-    scratch: Path, cells: list[CodeCell], plan: ProbePlan, limits: Limits, custom: str
-) -> None:
+def _write_job(scratch: Path, cells: list[CodeCell], harness: Harness, limits: Limits) -> None:
+    plan = harness.plan
+    for target, source in harness.home_files.items():
+        destination = scratch / target
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, destination)  # a copy: one child cannot spoil another's data
     job = {
         "out": str(scratch),
         "cells": [{"index": c.index, "source": c.source} for c in cells],
@@ -115,7 +128,8 @@ def _write_job(
             "probe_timeout": limits.probe_timeout,
             "max_output_chars": limits.max_output_chars,
         },
-        "custom_probes": custom,
+        "custom_probes": harness.custom_probes,
+        "prelude": harness.prelude,
     }
     (scratch / "job.json").write_text(json.dumps(job), encoding="utf-8")
     if plan.probes:
@@ -177,6 +191,10 @@ def _read_events(submission: str, scratch: Path, plan: ProbePlan, ending: str) -
                 observations.probes[record.key] = record
         elif kind == "done":
             done = True
+        elif kind == "prelude-error":
+            error = _error(event.get("error")) or {}
+            observations.problem = (f"the grader's setup code failed ({error.get('type')}: "
+                                    f"{error.get('message')}); please tell your instructor")
     if not done and ending == "completed":
         observations.ending = "crashed: the notebook's process stopped before grading finished"
     for probe in plan.probes:
@@ -189,8 +207,9 @@ def _read_events(submission: str, scratch: Path, plan: ProbePlan, ending: str) -
 
 
 def _not_run_reason(observations: Observations) -> str:
-    where = f" (last cell started: {len(observations.cells)})" if observations.cells else ""
-    return f"not run: {observations.ending}{where}"
+    finished = len(observations.cells)
+    where = f" after {finished} code cell{'s' if finished != 1 else ''} had finished"
+    return f"{observations.ending}{where}"
 
 
 def _load_events(path: Path) -> list[dict]:
@@ -221,7 +240,7 @@ def _error(value: Any) -> dict[str, str] | None:
 
 def _cell_record(event: dict) -> CellRecord:
     index = event.get("index")
-    shell = event.get("shell")
+    shell, ignored = event.get("shell"), event.get("ignored")
     return CellRecord(
         index=index if isinstance(index, int) else -1,
         status=_text(event.get("status"), 20) or "error",
@@ -229,6 +248,7 @@ def _cell_record(event: dict) -> CellRecord:
         output=_text(event.get("output")),
         dropped=event["dropped"] if isinstance(event.get("dropped"), int) else 0,
         shell=[_text(s, 300) for s in shell[:50]] if isinstance(shell, list) else [],
+        ignored=[_text(s, 300) for s in ignored[:50]] if isinstance(ignored, list) else [],
         error=_error(event.get("error")),
     )
 

@@ -29,6 +29,7 @@ import ast
 import builtins
 import re
 import sys
+import warnings
 from bisect import bisect_right, insort
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -118,13 +119,18 @@ def _reachable(start: str, graph: dict[str, set[str]]) -> set[str]:
 # Values: what a name or expression may denote.
 
 
+_Origin = tuple[str, str, str | None]
+
+
 @dataclass(frozen=True)
 class _Binding:
     """One thing a name may denote.
 
     ``path``: dotted path of a library object (module, function, class).
-    ``origin``: key of the import that produced it, so that an import whose
-    binding is used is not reported a second time at the import site.
+    ``origin``: which import produced it (module imported, name bound,
+    reporting scope), so that an import whose binding is used is not
+    reported a second time at the import site. Identical imports repeated in
+    several cells share an origin, which keeps binding sets small.
     ``depth``: 1 for a list/tuple/dict literal holding the object, so that
     ``ops = [np.convolve]; ops[0](x)`` is still traced.
     ``defn``: name of the notebook's own top-level def/class it denotes.
@@ -132,7 +138,7 @@ class _Binding:
     """
 
     path: str | None = None
-    origin: int | None = None
+    origin: _Origin | None = None
     depth: int = 0
     defn: str | None = None
 
@@ -151,7 +157,13 @@ _IMPORT_FUNCS = frozenset(
 _EVAL_FUNCS = frozenset({"builtins.eval", "builtins.exec"})
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 _SCOPE_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-_LEAF_TOKENS = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
+_NEW_SCOPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda})
+_BINDERS = frozenset(
+    {*_NEW_SCOPES, ast.Import, ast.ImportFrom, ast.ExceptHandler}
+    | {ast.MatchAs, ast.MatchStar, ast.MatchMapping}
+)
+_CHAINS = (ast.Name, ast.Attribute, ast.Subscript, ast.Call)
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 @dataclass(frozen=True)
@@ -307,7 +319,9 @@ class _ImportSite:
 def _parse(source: str) -> ast.Module | None:
     """Parse a cell; None for anything the parser rejects (or cannot nest deep enough for)."""
     try:
-        return ast.parse(source)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. SyntaxWarning for "\d" in student strings
+            return ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError, TypeError):
         return None
 
@@ -386,16 +400,22 @@ def _function_locals(
     stack: list[ast.AST] = list(node.body) if isinstance(node.body, list) else [node.body]
     while stack:
         cur = stack.pop()
-        names.update(_bound_names(cur))
-        if isinstance(cur, ast.Global):
-            declared_global.update(cur.names)
-        elif isinstance(cur, ast.Nonlocal):
-            declared_nonlocal.update(cur.names)
-        if isinstance(cur, _COMPREHENSIONS):
+        kind = type(cur)
+        if kind is ast.Name:
+            if type(cur.ctx) is not ast.Load:  # type: ignore[attr-defined]
+                names.add(cur.id)  # type: ignore[attr-defined]
+            continue
+        if kind in _BINDERS:
+            names.update(_bound_names(cur))
+        if kind is ast.Global:
+            declared_global.update(cur.names)  # type: ignore[attr-defined]
+        elif kind is ast.Nonlocal:
+            declared_nonlocal.update(cur.names)  # type: ignore[attr-defined]
+        if kind in _COMPREHENSIONS:
             # Only walrus targets inside a comprehension leak into the function.
             names.update(n.target.id for n in ast.walk(cur) if isinstance(n, ast.NamedExpr))
-        elif not isinstance(cur, (*_SCOPE_DEFS, ast.Lambda)):
-            stack.extend(ast.iter_child_nodes(cur))
+        elif kind not in _NEW_SCOPES:
+            stack.extend(_children(cur))
     local = frozenset(names - declared_global - declared_nonlocal)
     return local, frozenset(declared_global), frozenset(declared_nonlocal)
 
@@ -435,12 +455,13 @@ class _Analyzer:
         self.edges: dict[str, set[str]] = {}
         self.top_defs: list[str] = []
         self._found: dict[tuple[int, int, str], tuple[int, ForbiddenUse]] = {}
-        self._sites: dict[int, _ImportSite] = {}
-        self._used_origins: set[int] = set()
+        self._sites: dict[int, tuple[_Origin, _ImportSite]] = {}  # by id of the import node
+        self._used_origins: set[_Origin] = set()
         self._failed: set[int] = set()
         self._seq = 0
         self._loop_depth = 0
-        self._defined: frozenset[str] = frozenset()
+        self._defined: frozenset[str] | None = None  # computed on first need (star imports)
+        self._broken: list[str] = []
         self._keep: list[ast.AST] = []  # keeps nodes alive so their id()s stay unique
         self._strings: dict[int, ast.Module | None] = {}  # eval/exec code, parsed once per call
 
@@ -452,7 +473,7 @@ class _Analyzer:
         trees = [(cell, tree) for cell, tree in parsed if tree is not None]
         broken = [texts[cell] for cell, tree in parsed if tree is None]
         self._keep.extend(tree for _, tree in trees)
-        self._defined = _notebook_names((tree for _, tree in trees), broken)
+        self._broken = broken
         module = _Scope("module")
         pending: dict[int, _Deferred] = {}
         for cell, tree in trees:
@@ -481,8 +502,8 @@ class _Analyzer:
     def uses(self) -> list[ForbiddenUse]:
         """All uses found, plus import sites whose bindings were never used, in source order."""
         found = [(use.cell, use.line, col, use.resolved, use) for col, use in self._found.values()]
-        for key, site in self._sites.items():
-            if site.always or key not in self._used_origins:
+        for origin, site in self._sites.values():
+            if site.always or origin not in self._used_origins:
                 use = ForbiddenUse(site.api, site.imported, site.cell, site.line, site.scope)
                 found.append((site.cell, site.line, site.col, site.imported, use))
         found.sort(key=lambda item: item[:4])
@@ -507,12 +528,10 @@ class _Analyzer:
 
     def _exec_import(self, stmt: ast.Import, ctx: _Ctx) -> None:
         for alias in stmt.names:
-            key = self._add_site(alias.name, alias, ctx)
-            if alias.asname:
-                self._bind(ctx, alias.asname, frozenset({_Binding(alias.name, key)}))
-            else:
-                top = alias.name.split(".")[0]
-                self._bind(ctx, top, frozenset({_Binding(top, key)}))
+            name = alias.asname or alias.name.split(".")[0]
+            origin = self._add_site(alias.name, name, alias, ctx)
+            path = alias.name if alias.asname else name
+            self._bind(ctx, name, frozenset({_Binding(path, origin)}))
 
     def _exec_import_from(self, stmt: ast.ImportFrom, ctx: _Ctx) -> None:
         for alias in stmt.names:
@@ -520,13 +539,14 @@ class _Analyzer:
                 if alias.name != "*":
                     self._bind(ctx, alias.asname or alias.name, _OPAQUE)
             elif alias.name == "*":
-                key = self._add_site(stmt.module, alias, ctx, always=True)
+                origin = self._add_site(stmt.module, _STAR, alias, ctx, always=True)
                 stars = ctx.frames[-1].scope.env.get(_STAR, _EMPTY)
-                self._bind(ctx, _STAR, stars | {_Binding(stmt.module, key)})
+                self._bind(ctx, _STAR, stars | {_Binding(stmt.module, origin)})
             else:
                 full = f"{stmt.module}.{alias.name}"
-                key = self._add_site(full, alias, ctx)
-                self._bind(ctx, alias.asname or alias.name, frozenset({_Binding(full, key)}))
+                name = alias.asname or alias.name
+                origin = self._add_site(full, name, alias, ctx)
+                self._bind(ctx, name, frozenset({_Binding(full, origin)}))
 
     def _exec_assign(self, stmt: ast.Assign | ast.AnnAssign, ctx: _Ctx) -> None:
         if isinstance(stmt, ast.AnnAssign):
@@ -777,15 +797,20 @@ class _Analyzer:
                 return frame.bindings(name) or _EMPTY
         return _EMPTY
 
+    def _notebook_names(self) -> frozenset[str]:
+        if self._defined is None:
+            self._defined = _notebook_names(self._keep, self._broken)
+        return self._defined
+
     def _module_lookup(self, frame: _Frame, name: str) -> _Bindings:
         found = frame.bindings(name)
         if found is not None:
             return found
         if name in _BUILTINS:
             return frozenset({_Binding(f"builtins.{name}")})
-        if name in self._defined or _is_ipython_name(name):
+        stars = frame.bindings(_STAR)
+        if not stars or _is_ipython_name(name) or name in self._notebook_names():
             return _EMPTY
-        stars = frame.bindings(_STAR) or _EMPTY
         return frozenset(_Binding(f"{s.path}.{name}", s.origin) for s in stars if s.path)
 
     # ---- resolving expressions -----------------------------------------
@@ -846,7 +871,8 @@ class _Analyzer:
             return func.value
         imported = self._dynamic_import(call, ctx)
         if imported is not None:
-            return frozenset({_Binding(imported[1], id(call))})
+            module, value = imported
+            return frozenset({_Binding(value, (module, f"{value}()", ctx.top))})
         paths = {b.path for b in self._resolve(func, ctx) if b.path and not b.depth}
         args = call.args
         if "builtins.getattr" in paths and len(args) in (2, 3):
@@ -875,7 +901,7 @@ class _Analyzer:
 
     def _iterate(self, bindings: _Bindings) -> _Bindings:
         """What a for-loop variable may denote when iterating over ``bindings``."""
-        return frozenset(replace(b, depth=b.depth - 1) for b in bindings if b.depth)
+        return frozenset(_Binding(b.path, b.origin, b.depth - 1, b.defn) for b in bindings if b.depth)
 
     # ---- visiting expressions ------------------------------------------
 
@@ -884,62 +910,75 @@ class _Analyzer:
         stack: _Stack = [(root, ctx)]
         while stack:
             node, here = stack.pop()
-            if isinstance(node, ast.Lambda):
-                self._enter_lambda(node, here, stack)
-            elif isinstance(node, _COMPREHENSIONS):
+            kind = type(node)
+            if kind is ast.Constant:
+                continue
+            if kind is ast.Lambda:
+                self._enter_lambda(node, here, stack)  # type: ignore[arg-type]
+            elif kind in _COMPREHENSIONS:
                 self._enter_comprehension(node, here, stack)
+            elif kind in _CHAINS:
+                self._visit_chain(node, here, stack)
             else:
-                self._visit_node(node, here, stack)
+                if kind is ast.NamedExpr:
+                    self._visit_walrus(node, here)  # type: ignore[arg-type]
+                stack.extend((child, here) for child in reversed(_children(node)))
 
-    def _visit_node(self, node: ast.AST, ctx: _Ctx, stack: _Stack) -> None:
-        if isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
+    def _visit_walrus(self, node: ast.NamedExpr, ctx: _Ctx) -> None:
+        if isinstance(node.target, ast.Name):
             value = self._resolve(node.value, ctx) or _OPAQUE
             self._bind(_outside_comprehensions(ctx), node.target.id, value)
-        if isinstance(node, ast.Call):
-            self._note_call(node, ctx, stack)
+
+    def _visit_chain(self, node: ast.AST, ctx: _Ctx, stack: _Stack) -> None:
+        """A name, attribute, subscript or call: resolve it whole, then visit what it leaves out.
+
+        Once ``a.b.c`` resolves, its prefixes ``a.b`` and ``a`` need no visit:
+        a prefix of a path that is not forbidden is not forbidden either, and
+        a forbidden path must be reported once, not once per prefix.
+        """
+        is_import = isinstance(node, ast.Call) and self._note_call(node, ctx)
+        storing = isinstance(getattr(node, "ctx", None), (ast.Store, ast.Del))
         spine: list[ast.AST] = []
-        if self._report_chain(node, ctx, spine):
-            on_spine = {id(n) for n in spine}
-            sides = (c for n in spine for c in _children(n) if id(c) not in on_spine)
-            stack.extend((child, ctx) for child in sides)
+        bindings = _EMPTY if is_import or storing else self._resolve(node, ctx, spine)
+        if not bindings:
+            stack.extend((child, ctx) for child in reversed(_children(node)))
             return
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-            self._note_reference(self._lookup(ctx, node.id), ctx)
-        stack.extend((child, ctx) for child in reversed(_children(node)))
+        self._report(bindings, node, ctx)
+        base = spine[-1]
+        if isinstance(base, ast.Name):
+            self._note_reference(self._lookup(ctx, base.id), ctx)
+        elif isinstance(base, ast.Call):  # the chain starts at __import__(...) or the like
+            stack.append((base, ctx))
+            spine.pop()
+        on_spine = {id(n) for n in spine}
+        on_spine.add(id(base))
+        sides = (c for n in spine for c in _children(n) if id(c) not in on_spine)
+        stack.extend((child, ctx) for child in sides)
 
-    def _report_chain(self, node: ast.AST, ctx: _Ctx, spine: list[ast.AST]) -> bool:
-        """Report ``node`` if it denotes a forbidden object; True if it did."""
-        if not isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)):
-            return False
-        if isinstance(getattr(node, "ctx", None), (ast.Store, ast.Del)):
-            return False
-        if isinstance(node, ast.Call) and self._dynamic_import(node, ctx) is not None:
-            return False  # an import, reported at the end if nothing uses it
-        bindings = self._resolve(node, ctx, spine)
-        hits = [(b, b.path, self.matcher.match(b.path)) for b in bindings if b.path and not b.depth]
-        hits = [(b, path, api) for b, path, api in hits if api]
-        for binding, path, api in hits:
-            self._add_use(api, path, node, ctx)
-            if binding.origin is not None:
-                self._used_origins.add(binding.origin)
-        if hits and isinstance(spine[-1], ast.Name):
-            self._note_reference(bindings, ctx)
-        return bool(hits)
+    def _report(self, bindings: _Bindings, node: ast.AST, ctx: _Ctx) -> None:
+        """Record a use for each forbidden object ``node`` may denote."""
+        for binding in bindings:
+            if binding.path is None or binding.depth:
+                continue
+            api = self.matcher.match(binding.path)
+            if api is not None:
+                self._add_use(api, binding.path, node, ctx)
+                if binding.origin is not None:
+                    self._used_origins.add(binding.origin)
 
-    def _note_call(self, call: ast.Call, ctx: _Ctx, stack: _Stack) -> None:
-        """Register dynamic imports as import sites; analyse constant strings given to eval/exec."""
+    def _note_call(self, call: ast.Call, ctx: _Ctx) -> bool:
+        """Register a dynamic import as an import site (True); analyse eval/exec of constants."""
         imported = self._dynamic_import(call, ctx)
         if imported is not None:
-            self._add_site(imported[0], call, ctx)
-            return
-        if not call.args:
-            return
-        code = _const_str(call.args[0])
-        if code is None:
-            return
-        paths = {b.path for b in self._resolve(call.func, ctx) if b.path}
-        if paths & _EVAL_FUNCS:
-            self._analyse_string(code, call, ctx)
+            module, value = imported
+            self._add_site(module, f"{value}()", call, ctx)
+            return True
+        code = _const_str(call.args[0]) if call.args else None
+        if code is not None:
+            paths = {b.path for b in self._resolve(call.func, ctx) if b.path}
+            if paths & _EVAL_FUNCS:
+                self._analyse_string(code, call, ctx)
+        return False
 
     def _analyse_string(self, code: str, call: ast.Call, ctx: _Ctx) -> None:
         """``eval("np.convolve(a, b)")`` is code, not a string: analyse it at the call's line."""
@@ -998,14 +1037,17 @@ class _Analyzer:
             use = ForbiddenUse(api, path, ctx.cell, getattr(node, "lineno", 1), ctx.top)
             self._found[key] = (getattr(node, "col_offset", 0), use)
 
-    def _add_site(self, imported: str, node: ast.AST, ctx: _Ctx, always: bool = False) -> int:
-        """Remember an import of a forbidden name; returns the key its bindings carry."""
-        key = id(node)
+    def _add_site(
+        self, imported: str, bound: str, node: ast.AST, ctx: _Ctx, always: bool = False
+    ) -> _Origin:
+        """Remember an import of a forbidden name; returns the origin its bindings carry."""
+        origin = (imported, bound, ctx.top)
         api = self.matcher.match(imported)
         if api is not None:
             line, col = getattr(node, "lineno", 1), getattr(node, "col_offset", 0)
-            self._sites[key] = _ImportSite(imported, api, ctx.cell, line, col, ctx.top, always)
-        return key
+            site = _ImportSite(imported, api, ctx.cell, line, col, ctx.top, always)
+            self._sites[id(node)] = (origin, site)
+        return origin
 
 
 def _apply_ops(base: _Bindings, ops: Iterable[tuple[str, str | None]]) -> _Bindings:
@@ -1023,9 +1065,11 @@ def _apply_ops(base: _Bindings, ops: Iterable[tuple[str, str | None]]) -> _Bindi
 
 def _follow(binding: _Binding, ops: list[tuple[str, str | None]]) -> _Binding | None:
     """One binding through a chain of steps: ``.attr``, ``.__dict__``/``vars()``, ``[key]``."""
-    path, depth, namespace = binding.path, binding.depth, False
-    if ops and binding.defn is not None:
+    if not ops:
+        return binding
+    if binding.defn is not None:
         return None
+    path, depth, namespace = binding.path, binding.depth, False
     for kind, name in ops:
         if kind == "item" and depth:
             depth -= 1
@@ -1040,7 +1084,7 @@ def _follow(binding: _Binding, ops: list[tuple[str, str | None]]) -> _Binding | 
             return None
     if namespace:
         return None
-    return replace(binding, path=path, depth=depth)
+    return _Binding(path, binding.origin, depth)
 
 
 def _gained_traceable(before: dict[str, _Bindings], after: dict[str, _Bindings]) -> bool:
@@ -1054,7 +1098,9 @@ def _gained_traceable(before: dict[str, _Bindings], after: dict[str, _Bindings])
 
 def _contain(parts: Iterable[_Bindings]) -> _Bindings:
     """Bindings of a literal container: its elements, one level deeper."""
-    return frozenset(replace(b, depth=b.depth + 1) for part in parts for b in part if b.depth < 3)
+    return frozenset(
+        _Binding(b.path, b.origin, b.depth + 1, b.defn) for part in parts for b in part if b.depth < 3
+    )
 
 
 def _has_fromlist(call: ast.Call) -> bool:
@@ -1073,7 +1119,19 @@ def _has_fromlist(call: ast.Call) -> bool:
 
 
 def _children(node: ast.AST) -> list[ast.AST]:
-    return [c for c in ast.iter_child_nodes(node) if not isinstance(c, _LEAF_TOKENS)]
+    """Child nodes worth visiting (``ast.iter_child_nodes`` minus contexts and operators)."""
+    fields = _CHILD_FIELDS.get(type(node))
+    if fields is None:
+        fields = tuple(f for f in node._fields if f not in ("ctx", "op", "ops"))
+        _CHILD_FIELDS[type(node)] = fields
+    children: list[ast.AST] = []
+    for name in fields:
+        value = getattr(node, name, None)
+        if isinstance(value, ast.AST):
+            children.append(value)
+        elif isinstance(value, list):
+            children.extend(item for item in value if isinstance(item, ast.AST))
+    return children
 
 
 def _outside_comprehensions(ctx: _Ctx) -> _Ctx:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -82,10 +83,20 @@ def _name(paths: list[Path]) -> list[Submission]:
     return named
 
 
+#: CPython 3.11's AST constructor is not thread-safe ("AST constructor recursion depth
+#: mismatch" under concurrent ast.parse), so static analysis runs one notebook at a time.
+_ANALYSIS_LOCK = threading.Lock()
+
+
 def forbidden_findings(cells: Sequence[CodeCell], apis: Sequence[str]) -> tuple[list, dict]:
     """Static uses of forbidden APIs (read from source, never run) and the names they taint."""
     if not apis:
         return [], {}
+    with _ANALYSIS_LOCK:
+        return _analyse(cells, apis)
+
+
+def _analyse(cells: Sequence[CodeCell], apis: Sequence[str]) -> tuple[list, dict]:
     from IPython.core.inputtransformer2 import TransformerManager
 
     transformer = TransformerManager()
@@ -110,8 +121,7 @@ def observe(assignment: Assignment, plan: Plan, submission: Submission) -> Obser
     except NotebookError as exc:
         return Observations(submission=submission.name, problem=str(exc), ending="not run")
     uses, tainted = forbidden_findings(cells, assignment.forbidden.apis)
-    observations = execute(submission.name, cells, plan.probes, limits,
-                           assignment.custom_probes_source())
+    observations = execute(submission.name, cells, plan.harness(assignment), limits)
     observations.forbidden, observations.tainted = uses, tainted
     observations.timings["total"] = round(time.perf_counter() - started, 4)
     return observations
@@ -153,14 +163,52 @@ def grade(
     return run
 
 
+def rescore(out: Path, selection: Selection | None = None,
+            on_result: Callable[[SubmissionResult], None] | None = None) -> GradeRun:
+    """Score a finished run again from its stored observations, with the current spec.
+
+    Nothing is executed again: a change of points, thresholds or messages applies to every
+    submission in seconds. Checks that need a probe the run did not make fail with a message
+    saying the notebook must be graded again.
+    """
+    from grader.spec import load_assignment
+
+    manifest = _read_manifest(out)
+    assignment = load_assignment(manifest["assignment"])
+    plan = make_plan(assignment, int(manifest["seed"]), cache=out / ".plan")
+    options = GradeOptions(out=out, seed=plan.seed, selection=selection or Selection())
+    run = GradeRun(assignment, plan.seed, out)
+    for name, path in sorted(manifest["submissions"].items()):
+        folder = out / "submissions" / name
+        if not (folder / "observations.json").is_file():
+            continue
+        observations = Observations.load(folder)
+        result = _finish(assignment, plan, Submission(name, Path(path)), observations, options,
+                         save_observations=False)
+        run.results.append(result)
+        if on_result:
+            on_result(result)
+    write_gradebook(run.results, out / "gradebook.csv")
+    return run
+
+
+def _read_manifest(out: Path) -> dict:
+    try:
+        return json.loads((out / "run.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GraderError(f"{out} is not the output folder of a grading run (no run.json)") from exc
+
+
 def _finish(assignment: Assignment, plan: Plan, submission: Submission,
-            observations: Observations, options: GradeOptions) -> SubmissionResult:
+            observations: Observations, options: GradeOptions,
+            save_observations: bool = True) -> SubmissionResult:
     started = time.perf_counter()
     result = score(assignment, plan.checks, observations, plan.reference, plan.seed,
                    path=str(submission.path), selection=options.selection)
     folder = options.out / "submissions" / submission.name
     folder.mkdir(parents=True, exist_ok=True)
-    observations.save(folder)
+    if save_observations:
+        observations.save(folder)
     result.timings["score"] = round(time.perf_counter() - started, 4)
     write_results_json(result, folder)
     return result

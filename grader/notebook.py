@@ -32,7 +32,7 @@ def read_code_cells(path: Path, max_bytes: int) -> list[CodeCell]:
         raise NotebookError(f"cannot read {path.name}: {exc.strerror}") from exc
     if size > max_bytes:
         raise NotebookError(
-            f"{path.name} is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit "
+            f"{path.name} is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:g} MB limit "
             "for a submission; clear large outputs (Edit > Clear all outputs) and resubmit"
         )
     return parse_code_cells(path.read_bytes(), path.name)

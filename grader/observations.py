@@ -27,6 +27,7 @@ class CellRecord:
     output: str = ""  # captured text output, capped
     dropped: int = 0  # characters of output beyond the cap, counted and discarded
     shell: list[str] = field(default_factory=list)  # shell escapes recorded, not executed
+    ignored: list[str] = field(default_factory=list)  # magics with no meaning here (%matplotlib)
     error: dict[str, str] | None = None  # type, message, traceback (notebook frames only)
 
 

@@ -8,7 +8,10 @@ only ``Plan.probes`` (hidden inputs); expected outputs stay in ``Plan.reference`
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,7 +20,7 @@ from pathlib import Path
 
 from grader import wire
 from grader.errors import PlanError
-from grader.executor import Probe, ProbePlan
+from grader.executor import Harness, Probe, ProbePlan
 from grader.files import atomic_write
 from grader.observations import ProbeRecord
 from grader.results import CheckInfo
@@ -32,6 +35,7 @@ class Plan:
     checks: list[CheckInfo] = field(default_factory=list)
     probes: ProbePlan = field(default_factory=ProbePlan)
     reference: dict[str, ProbeRecord] = field(default_factory=dict)
+    home_files: dict[str, Path] = field(default_factory=dict)  # under $HOME -> file in the plan
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -42,6 +46,7 @@ class Plan:
             "probes": [asdict(p) for p in self.probes.probes],
             "reference": {k: {**asdict(r), "value": encoder.encode(r.value)}
                           for k, r in self.reference.items()},
+            "home_files": {k: str(v) for k, v in self.home_files.items()},
         }
         atomic_write(folder / "plan.npz", wire.save_arrays({**self.probes.arrays, **encoder.arrays}))
         atomic_write(folder / "plan.json", json.dumps(data).encode())
@@ -57,7 +62,13 @@ class Plan:
         probes = [Probe(**p) for p in data["probes"]]
         probe_arrays = {k: v for k, v in arrays.items() if k.startswith("p")}
         return cls(seed=data["seed"], checks=[CheckInfo(**c) for c in data["checks"]],
-                   probes=ProbePlan(probes, probe_arrays), reference=reference)
+                   probes=ProbePlan(probes, probe_arrays), reference=reference,
+                   home_files={k: Path(v) for k, v in data["home_files"].items()})
+
+    def harness(self, assignment: Assignment) -> Harness:
+        """What each submission's child receives: probes, probe code, prelude, files."""
+        return Harness(plan=self.probes, custom_probes=assignment.custom_probes_source(),
+                       prelude=assignment.prelude_source(), home_files=dict(self.home_files))
 
 
 def make_plan(assignment: Assignment, seed: int, cache: Path | None = None) -> Plan:
@@ -83,31 +94,65 @@ def _run_planner(assignment: Assignment, seed: int, folder: Path) -> None:
         )
 
 
-def build_plan(assignment: Assignment, seed: int) -> Plan:
+def build_plan(assignment: Assignment, seed: int, folder: Path) -> Plan:
     """Run the reference and the checks in this process (the planner subprocess's job)."""
     from grader.child.runner import EventLog, NotebookRunner, load_custom_probes
     from grader.notebook import read_code_cells
     from grader.proxy import LiveNamespace
     from grader.scorer import run_checks
 
+    home_files = provide_files(assignment, folder / "home")
     cells = read_code_cells(assignment.reference, max_bytes=2**30)
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory(prefix="grader-reference-") as scratch:
+        for target, source in home_files.items():
+            (Path(scratch) / target).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, Path(scratch) / target)
+        os.environ["HOME"] = scratch
         runner = NotebookRunner(EventLog(Path(scratch) / "events.jsonl"), 20_000)
+        if assignment.prelude:
+            runner.run_prelude(assignment.prelude_source())
         for cell in cells:
             runner.run_cell(cell.index, cell.source, assignment.limits.notebook_timeout)
         _fail_on_reference_errors(Path(scratch) / "events.jsonl")
-    custom = load_custom_probes(assignment.custom_probes_source())
-    namespace = runner.shell.user_ns
-    student = LiveNamespace("student", namespace, custom)
-    reference = LiveNamespace("reference", namespace, custom)
-    run = run_checks(assignment, student, reference, seed)
+        custom = load_custom_probes(assignment.custom_probes_source())
+        namespace = runner.shell.user_ns
+        student = LiveNamespace("student", namespace, custom)
+        reference = LiveNamespace("reference", namespace, custom)
+        run = run_checks(assignment, student, reference, seed)
     failing = [f"{c.name}: {run.outcomes.get(c.id, (False, 'did not run'))[1]}"
                for c in run.checks if not run.outcomes.get(c.id, (False,))[0]]
     if run.problems or failing:
         raise PlanError("the reference does not pass the checks:\n  "
                         + "\n  ".join(run.problems + failing))
     return Plan(seed=seed, checks=run.checks, probes=student.plan,
-                reference={**reference.records})
+                reference={**reference.records}, home_files=home_files)
+
+
+def provide_files(assignment: Assignment, home: Path) -> dict[str, Path]:
+    """Materialise the assignment's ``[[provide]]`` files under ``home`` (trusted code)."""
+    files = {}
+    for provided in assignment.provide:
+        path = home / provided.target
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if provided.source is not None:
+            shutil.copyfile(provided.source, path)
+        else:
+            module_file, _, function = str(provided.build).partition(":")
+            module = _load_module(assignment.folder / module_file)
+            getattr(module, function)(path)
+        if not path.is_file():
+            raise PlanError(f"[[provide]] {provided.target!r} was not created")
+        files[provided.target] = path
+    return files
+
+
+def _load_module(path: Path):  # noqa: ANN202 - a module object
+    spec = importlib.util.spec_from_file_location(f"grader_assignment_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise PlanError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _fail_on_reference_errors(events_path: Path) -> None:
@@ -122,7 +167,7 @@ def _fail_on_reference_errors(events_path: Path) -> None:
 def main(argv: list[str]) -> int:
     folder, seed, out = argv
     try:
-        plan = build_plan(load_assignment(folder), int(seed))
+        plan = build_plan(load_assignment(folder), int(seed), Path(out))
     except Exception as exc:  # noqa: BLE001 - reported to the parent through stderr
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

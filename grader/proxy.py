@@ -137,6 +137,8 @@ def _unwrap(record: ProbeRecord, name: str) -> Any:
         raise StudentError(f"{name} is not defined (did the cell that defines it run without errors?)")
     if record.status == "timeout":
         raise StudentError(f"{name} did not finish in time: {message}")
+    if record.status == "not-run":
+        raise StudentError(f"{name} could not be called: {message}")
     if kind == "NotImplementedError":
         raise StudentError(f"{name} is not implemented yet (it raised NotImplementedError)")
     where = f"\n{error['traceback']}" if error.get("traceback") else ""

@@ -123,7 +123,9 @@ def _failure_message(excinfo: Any) -> str:
         return "failed"
     error = excinfo.value
     if isinstance(error, (StudentError, AssertionError)):
-        return str(error).split("\nassert ")[0].strip() or "assertion failed"
+        # Plain asserts (no rewriting) carry only the check's own message, so a bare
+        # ``assert got == expected`` cannot print a hidden expected value.
+        return str(error).strip() or "the result is not what this check expects"
     if isinstance(error, ProbeMissing):
         return f"grader problem (please tell your instructor): {error}"
     return f"{type(error).__name__} while checking your result: {error}"
@@ -139,7 +141,7 @@ def run_checks(assignment: Assignment, student: Any, reference: Any, seed: int,
         "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:warnings",
         "-p", "no:unraisableexception", "-p", "no:threadexception", "-p", "no:faulthandler",
         "-p", "no:legacypath", "-p", "no:doctest", "-p", "no:junitxml", "-p", "no:pastebin",
-        "-q", "--no-header", "--capture=no", "--tb=no", "-o", "console_output_style=classic",
+        "-q", "--no-header", "--capture=no", "--tb=no", "--assert=plain", "-o", "console_output_style=classic",
     ]
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
@@ -205,6 +207,8 @@ def _cell_notes(cell: Any) -> Iterable[str]:
     label = f"Code cell {cell.index + 1}"
     for command in cell.shell:
         yield f"{label}: `{command}` was not executed (the grader runs no shell commands)."
+    for magic in cell.ignored:
+        yield f"{label}: `{magic}` was ignored (it has no effect when grading)."
     if cell.error and cell.status == "syntax-error":
         yield f"{label} has a syntax error, so nothing in it was defined: " \
               f"{cell.error['message']}\n{cell.error['traceback']}"

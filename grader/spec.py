@@ -48,6 +48,20 @@ class Forbidden:
 
 
 @dataclass(frozen=True)
+class Provided:
+    """A file placed under the child's $HOME before it runs (e.g. a dataset in Keras' cache).
+
+    Either ``source`` (a file shipped with the assignment) or ``build`` (``"module.py:function"``
+    in the assignment folder, called as ``function(path)`` to write the file; instructor code,
+    run once per plan in the planner process, never in a student's process).
+    """
+
+    target: str  # path relative to $HOME, e.g. ".keras/datasets/mnist.npz"
+    source: Path | None = None
+    build: str | None = None
+
+
+@dataclass(frozen=True)
 class Assignment:
     """A loaded, validated assignment spec."""
 
@@ -58,9 +72,11 @@ class Assignment:
     reference: Path  # the solution notebook with BEGIN/END SOLUTION regions
     checks: Path  # the pytest module with the checks
     probes: Path | None  # optional module of custom probe functions, run inside the child
+    prelude: Path | None  # optional code run in the child before the first cell
     questions: tuple[Question, ...]
     limits: Limits = field(default_factory=Limits)
     forbidden: Forbidden = field(default_factory=Forbidden)
+    provide: tuple[Provided, ...] = ()
 
     def question(self, question_id: str) -> Question:
         for question in self.questions:
@@ -71,10 +87,16 @@ class Assignment:
     def custom_probes_source(self) -> str:
         return self.probes.read_text(encoding="utf-8") if self.probes else ""
 
+    def prelude_source(self) -> str:
+        return self.prelude.read_text(encoding="utf-8") if self.prelude else ""
+
     def fingerprint(self) -> str:
         """Changes whenever the spec, the checks or the reference change (cache key)."""
         digest = hashlib.sha256()
-        for path in (self.folder / SPEC_FILE, self.checks, self.reference, self.probes):
+        extra = [p.source for p in self.provide] + [self.folder / p.build.split(":")[0]
+                                                     for p in self.provide if p.build]
+        for path in (self.folder / SPEC_FILE, self.checks, self.reference, self.probes,
+                     self.prelude, *extra):
             if path is None:
                 continue
             digest.update(path.read_bytes())
@@ -109,36 +131,98 @@ def load_assignment(name_or_path: str | Path) -> Assignment:
     return _build(folder.resolve(), data)
 
 
+TABLE_KEYS = {
+    "assignment": {"title", "notebook", "reference", "checks", "probes", "prelude"},
+    "limits": set(Limits.__dataclass_fields__),
+    "forbidden": {"apis", "reason"},
+    "questions": {"id", "title", "names"},
+    "provide": {"target", "source", "build"},
+}
+
+
 def _build(folder: Path, data: dict) -> Assignment:
     name = folder.name
+    _check_keys(data, name)
     section = _table(data, "assignment", name)
-    try:
-        limits = Limits(**_table(data, "limits", name))
-        forbidden_data = _table(data, "forbidden", name)
-        forbidden = Forbidden(
-            apis=tuple(forbidden_data.get("apis", ())),
-            reason=forbidden_data.get("reason", Forbidden.reason),
-        )
-        questions = tuple(
-            Question(id=q["id"], title=q.get("title", q["id"]), names=tuple(q.get("names", ())))
-            for q in data.get("questions", [])
-        )
-    except (TypeError, KeyError) as exc:
-        raise SpecError(name, f"bad field in {SPEC_FILE}: {exc}") from exc
+    limits = _limits(_table(data, "limits", name), name)
+    forbidden_data = _table(data, "forbidden", name)
+    forbidden = Forbidden(
+        apis=_strings(forbidden_data.get("apis", []), "[forbidden] apis", name),
+        reason=str(forbidden_data.get("reason", Forbidden.reason)),
+    )
+    questions = tuple(
+        Question(id=str(q["id"]), title=str(q.get("title", q["id"])),
+                 names=_strings(q.get("names", []), f"question {q['id']!r} names", name))
+        for q in _questions(data, name)
+    )
     assignment = Assignment(
-        name=section.get("name", name),
+        name=name,
         title=section.get("title", name),
         folder=folder,
         notebook=_file(folder, section.get("notebook", f"{name}.ipynb"), name, must_exist=False),
         reference=_file(folder, section.get("reference", f"../../reference/{name}.ipynb"), name),
         checks=_file(folder, section.get("checks", "checks.py"), name),
-        probes=_file(folder, section["probes"], name) if "probes" in section else None,
+        probes=_optional(folder, section, "probes", name),
+        prelude=_optional(folder, section, "prelude", name),
+        provide=tuple(_provided(folder, entry, name) for entry in data.get("provide", [])),
         questions=questions,
         limits=limits,
         forbidden=forbidden,
     )
     _validate(assignment)
     return assignment
+
+
+def _optional(folder: Path, section: dict, key: str, name: str) -> Path | None:
+    """An optional module: named in [assignment], or ``<key>.py`` when that file exists."""
+    if key in section:
+        return _file(folder, section[key], name)
+    default = folder / f"{key}.py"
+    return default.resolve() if default.is_file() else None
+
+
+def _provided(folder: Path, entry: dict, name: str) -> Provided:
+    target = str(entry.get("target", ""))
+    if not target or target.startswith("/") or ".." in Path(target).parts:
+        raise SpecError(name, f"[[provide]] needs a relative target inside $HOME, got {target!r}")
+    if ("source" in entry) == ("build" in entry):
+        raise SpecError(name, f"[[provide]] {target!r} needs exactly one of source or build")
+    if "source" in entry:
+        return Provided(target, source=_file(folder, entry["source"], name))
+    module = str(entry["build"]).split(":")[0]
+    _file(folder, module, name)
+    return Provided(target, build=str(entry["build"]))
+
+
+def _check_keys(data: dict, name: str) -> None:
+    """Unknown keys are typos until proven otherwise: ``refrence = ...`` must not pass silently."""
+    for key, value in data.items():
+        if key not in TABLE_KEYS:
+            raise SpecError(name, f"unknown table [{key}] in {SPEC_FILE}")
+        for table in value if isinstance(value, list) else [value]:
+            unknown = set(table) - TABLE_KEYS[key] if isinstance(table, dict) else set()
+            if unknown:
+                raise SpecError(name, f"unknown key(s) {sorted(unknown)} in [{key}] of {SPEC_FILE}")
+
+
+def _limits(table: dict, name: str) -> Limits:
+    for key, value in table.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SpecError(name, f"[limits] {key} must be a number, got {value!r}")
+    return Limits(**table)
+
+
+def _strings(value: object, what: str, name: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SpecError(name, f"{what} must be a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _questions(data: dict, name: str) -> list[dict]:
+    questions = data.get("questions", [])
+    if not isinstance(questions, list) or not all(isinstance(q, dict) and "id" in q for q in questions):
+        raise SpecError(name, "each [[questions]] entry needs an id")
+    return questions
 
 
 def _table(data: dict, key: str, name: str) -> dict:

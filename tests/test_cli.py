@@ -124,3 +124,28 @@ def test_malformed_spec_is_reported(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADER_ASSIGNMENTS", str(tmp_path / "assignments"))
     result = run("grade", "bad", str(EXAMPLES), "--out", str(tmp_path / "out"))
     assert result.exit_code == 1 and "not valid TOML" in result.output
+
+
+def test_rescore_applies_a_spec_change_without_running_notebooks(tmp_path, monkeypatch):
+    folder = tmp_path / "assignments" / "convolve-by-hand"
+    shutil.copytree(REPO / "assignments" / "convolve-by-hand", folder,
+                    ignore=shutil.ignore_patterns("examples"))
+    spec = folder / "assignment.toml"
+    reference = (REPO / "reference" / "convolve-by-hand.ipynb").as_posix()
+    spec.write_text(spec.read_text().replace("../../reference/convolve-by-hand.ipynb", reference))
+    monkeypatch.setenv("GRADER_ASSIGNMENTS", str(tmp_path / "assignments"))
+    out = tmp_path / "out"
+    assert run("grade", "convolve-by-hand", str(EXAMPLES / "partly-correct.ipynb"), "--seed", "2",
+               "--out", str(out), "-q").exit_code == 0
+    assert _results(out, "partly-correct")["score"] == pytest.approx(11.8333, abs=1e-3)
+
+    checks = folder / "checks.py"
+    checks.write_text(checks.read_text().replace('@check("softmax", points=1)\n@pytest.mark.parametrize'
+                                                 '("case"', '@check("softmax", points=5)\n'
+                                                 '@pytest.mark.parametrize("case"'))
+    monkeypatch.setattr("grader.grading.execute", None)  # rescoring must not execute anything
+    result = run("rescore", str(out), "-q")
+    assert result.exit_code == 0, result.output
+    data = _results(out, "partly-correct")
+    assert data["extra_data"]["max_score"] == 24
+    assert data["score"] == pytest.approx(11.8333, abs=1e-3)  # it fails the stability check

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from grader.authoring import StudentError
-from grader.executor import execute
+from grader.executor import Harness, execute
 from grader.notebook import CodeCell
 from grader.proxy import LiveNamespace, ReplayNamespace
 from grader.spec import Limits
@@ -26,7 +26,7 @@ def run(sources, calls=(), limits=FAST):
         except StudentError:
             pass
     cells = [CodeCell(i, i, s) for i, s in enumerate(sources)]
-    observations = execute("t", cells, planner.plan, limits)
+    observations = execute("t", cells, Harness(plan=planner.plan), limits)
     return observations, ReplayNamespace("student", observations.probes)
 
 
@@ -43,8 +43,9 @@ def test_shell_escapes_are_recorded_not_run(tmp_path):
                   f"%%bash\ntouch {marker}", "%tensorflow_version 2.x\ny = 2"])
     assert not marker.exists()
     assert [c.status for c in obs.cells] == ["ok", "ok", "ok"]
-    assert obs.cells[0].shell == [f"touch {marker}", "%pip install foo"]
-    assert obs.cells[1].shell and obs.cells[2].shell == ["%tensorflow_version 2.x"]
+    assert obs.cells[0].shell == [f"!touch {marker}", "%pip install foo"]
+    assert obs.cells[1].shell == [f"%%bash: touch {marker}"]
+    assert obs.cells[2].ignored == ["%tensorflow_version 2.x"] and not obs.cells[2].shell
 
 
 def test_unparseable_template_cell_is_a_syntax_error_and_the_rest_runs():

@@ -142,7 +142,7 @@ def describe_error(exc: BaseException, cell_files: dict[str, int]) -> dict[str, 
     lines = []
     for frame in traceback.extract_tb(exc.__traceback__):
         if frame.filename in cell_files:
-            where = f"cell {cell_files[frame.filename]}, line {frame.lineno}"
+            where = f"code cell {cell_files[frame.filename] + 1}, line {frame.lineno}"
             lines.append(f"  {where}, in {frame.name}: {(frame.line or '').strip()}")
     if isinstance(exc, SyntaxError) and exc.lineno:
         lines.append(f"  line {exc.lineno}: {(exc.text or '').strip()}")
@@ -166,6 +166,7 @@ class NotebookRunner:
         self.shell.showsyntaxerror = lambda *a, **k: None
         self.cell_files: dict[str, int] = {}
         self.skipped: list[str] = []
+        self.ignored: list[str] = []
         self.timeouts: dict[str, int] = {}
         self._neutralise_shell_escapes()
 
@@ -174,23 +175,27 @@ class NotebookRunner:
             self.skipped.append(str(command).strip()[:300])
             return ""
 
+        def ignore(line: str, name: str) -> None:
+            self.ignored.append(f"%{name} {line}".strip()[:300])
+
         shell = self.shell
-        shell.system = shell.system_raw = shell.system_piped = record
-        shell.getoutput = lambda cmd, *a, **k: record(cmd) or []
+        shell.system = shell.system_raw = shell.system_piped = lambda cmd, *a, **k: record(f"!{cmd}")
+        shell.getoutput = lambda cmd, *a, **k: record(f"!!{cmd}") or []
         manager = shell.magics_manager
         for name in SCRIPT_CELL_MAGICS:
-            manager.magics["cell"][name] = lambda line, cell="", n=name: record(f"%%{n} {line}")
+            manager.magics["cell"][name] = lambda line, cell="", n=name: record(
+                f"%%{n} {line}".strip() + ": " + (cell.strip().splitlines() or [""])[0])
         for name in SHELL_LINE_MAGICS:
             manager.magics["line"][name] = lambda line, n=name: record(f"%{n} {line}")
         for name in IGNORED_LINE_MAGICS:
-            manager.magics["line"][name] = lambda line, n=name: record(f"%{n} {line}")
+            manager.magics["line"][name] = lambda line, n=name: ignore(line, n)
 
     def run_cell(self, index: int, source: str, timeout: float) -> None:
-        self.skipped = []
+        self.skipped, self.ignored = [], []
         start = time.perf_counter()
         execution_count = self.shell.execution_count
         with captured(self.output_limit) as out:
-            with deadline(timeout, f"cell {index}"):
+            with deadline(timeout, f"code cell {index + 1}"):
                 result = self.shell.run_cell(source, store_history=True, silent=False)
         self._remember_cell_file(execution_count, index)
         error = result.error_before_exec or result.error_in_exec
@@ -207,9 +212,17 @@ class NotebookRunner:
             "event": "cell", "index": index, "status": status,
             "seconds": round(time.perf_counter() - start, 4),
             "output": out.getvalue(), "dropped": out.dropped,
-            "shell": self.skipped,
+            "shell": self.skipped, "ignored": self.ignored,
             "error": describe_error(error, self.cell_files) if error is not None else None,
         })
+
+    def run_prelude(self, source: str) -> None:
+        """The assignment's setup code, run before the student's first cell."""
+        with captured(self.output_limit):
+            result = self.shell.run_cell(source, store_history=False, silent=True)
+        error = result.error_before_exec or result.error_in_exec
+        if error is not None:
+            self.events.write({"event": "prelude-error", "error": describe_error(error, {})})
 
     def _python_syntax_error(self, source: str) -> SyntaxError | None:
         """Python's own message ("'(' was never closed") is clearer than IPython's
@@ -287,18 +300,25 @@ def load_custom_probes(source: str) -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": "grader_probes"}
     if source:
         exec(compile(source, "<assignment probes>", "exec"), namespace)  # noqa: S102
-    return {k: v for k, v in namespace.items() if callable(v) and not k.startswith("_")}
+    return {k: v for k, v in namespace.items()
+            if callable(v) and not k.startswith("_") and getattr(v, "__module__", "") == "grader_probes"}
 
 
 def run_job(job: dict) -> None:
     out_dir = Path(job["out"])
     events = EventLog(out_dir / "events.jsonl")
     limits = job["limits"]
+    arrays = {}
+    if job["probes"]:
+        with np.load(out_dir / "args.npz", allow_pickle=False) as archive:
+            arrays = dict(archive)
+        (out_dir / "args.npz").unlink()
     runner = NotebookRunner(events, int(limits["max_output_chars"]))
     events.write({"event": "start", "pid": os.getpid()})
+    if job.get("prelude"):
+        runner.run_prelude(job["prelude"])
     for cell in job["cells"]:
         runner.run_cell(cell["index"], cell["source"], float(limits["cell_timeout"]))
-    arrays = dict(np.load(out_dir / "args.npz", allow_pickle=False)) if job["probes"] else {}
     custom = load_custom_probes(job.get("custom_probes", ""))
     events.write({"event": "probes"})
     for number, probe in enumerate(job["probes"]):
@@ -307,7 +327,9 @@ def run_job(job: dict) -> None:
 
 
 def main(argv: list[str]) -> int:
-    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    job_file = Path(argv[0])
+    job = json.loads(job_file.read_text(encoding="utf-8"))
+    job_file.unlink()  # the student's cells need not read the plan
     run_job(job)
     sys.stdout.flush()
     # Skip interpreter teardown: student objects' __del__ and atexit hooks get no say.
