@@ -141,7 +141,8 @@ def run_checks(assignment: Assignment, student: Any, reference: Any, seed: int,
         "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:warnings",
         "-p", "no:unraisableexception", "-p", "no:threadexception", "-p", "no:faulthandler",
         "-p", "no:legacypath", "-p", "no:doctest", "-p", "no:junitxml", "-p", "no:pastebin",
-        "-q", "--no-header", "--capture=no", "--tb=no", "--assert=plain", "-o", "console_output_style=classic",
+        "-q", "--no-header", "--capture=no", "--tb=no", "--assert=plain",
+        "-o", "console_output_style=classic",
     ]
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
