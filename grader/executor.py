@@ -66,6 +66,17 @@ class Harness:
     custom_probes: str = ""  # source of the assignment's probe functions
     prelude: str = ""  # source run before the first cell (e.g. capping training for grading)
     home_files: dict[str, Path] = field(default_factory=dict)  # path under $HOME -> source file
+    parameters: dict[str, Any] = field(default_factory=dict)  # the grading profile's values
+
+
+def parameters_injection(cells: list[CodeCell], parameters: dict[str, Any]) -> dict | None:
+    """Where and what to inject: after the cell tagged "parameters", else before the first
+    cell (papermill's rule), so the grading profile overrides the notebook's defaults."""
+    if not parameters:
+        return None
+    tagged = next((c.index for c in cells if "parameters" in c.tags), None)
+    source = "\n".join(f"{name} = {value!r}" for name, value in parameters.items())
+    return {"after": tagged, "source": f"# injected by the grader (grading profile)\n{source}"}
 
 
 def child_environment(scratch: Path) -> dict[str, str]:
@@ -130,6 +141,7 @@ def _write_job(scratch: Path, cells: list[CodeCell], harness: Harness, limits: L
         },
         "custom_probes": harness.custom_probes,
         "prelude": harness.prelude,
+        "parameters": parameters_injection(cells, harness.parameters),
     }
     (scratch / "job.json").write_text(json.dumps(job), encoding="utf-8")
     if plan.probes:

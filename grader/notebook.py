@@ -22,6 +22,7 @@ class CodeCell:
     index: int
     notebook_index: int
     source: str
+    tags: tuple[str, ...] = ()  # cell metadata tags, e.g. "parameters" (papermill's convention)
 
 
 def read_code_cells(path: Path, max_bytes: int) -> list[CodeCell]:
@@ -46,8 +47,8 @@ def parse_code_cells(data: bytes, name: str = "notebook") -> list[CodeCell]:
     if not isinstance(cells, list):
         raise NotebookError(f"{name} has no list of cells; is it a Jupyter notebook?")
     code = [
-        CodeCell(index=position, notebook_index=i, source=source)
-        for position, (i, source) in enumerate(_code_sources(cells, name))
+        CodeCell(index=position, notebook_index=i, source=source, tags=tags)
+        for position, (i, source, tags) in enumerate(_code_sources(cells, name))
     ]
     if not code:
         raise NotebookError(f"{name} has no code cells: nothing to grade")
@@ -90,7 +91,7 @@ def _check_format(notebook: dict, name: str) -> None:
         raise NotebookError(f"{name} uses notebook format {major}, newer than this grader knows")
 
 
-def _code_sources(cells: list, name: str) -> list[tuple[int, str]]:
+def _code_sources(cells: list, name: str) -> list[tuple[int, str, tuple[str, ...]]]:
     sources = []
     for i, cell in enumerate(cells):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
@@ -100,5 +101,11 @@ def _code_sources(cells: list, name: str) -> list[tuple[int, str]]:
             source = "".join(source)
         if not isinstance(source, str):
             raise NotebookError(f"{name}: cell {i} has a malformed source field")
-        sources.append((i, source))
+        sources.append((i, source, _tags(cell)))
     return sources
+
+
+def _tags(cell: dict) -> tuple[str, ...]:
+    metadata = cell.get("metadata")
+    tags = metadata.get("tags") if isinstance(metadata, dict) else None
+    return tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else ()

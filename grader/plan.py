@@ -20,7 +20,7 @@ from pathlib import Path
 
 from grader import wire
 from grader.errors import PlanError
-from grader.executor import Harness, Probe, ProbePlan
+from grader.executor import Harness, Probe, ProbePlan, parameters_injection
 from grader.files import atomic_write
 from grader.observations import ProbeRecord
 from grader.results import CheckInfo
@@ -68,7 +68,8 @@ class Plan:
     def harness(self, assignment: Assignment) -> Harness:
         """What each submission's child receives: probes, probe code, prelude, files."""
         return Harness(plan=self.probes, custom_probes=assignment.custom_probes_source(),
-                       prelude=assignment.prelude_source(), home_files=dict(self.home_files))
+                       prelude=assignment.prelude_source(), home_files=dict(self.home_files),
+                       parameters=dict(assignment.parameters))
 
 
 def make_plan(assignment: Assignment, seed: int, cache: Path | None = None) -> Plan:
@@ -111,8 +112,13 @@ def build_plan(assignment: Assignment, seed: int, folder: Path) -> Plan:
         runner = NotebookRunner(EventLog(Path(scratch) / "events.jsonl"), 20_000)
         if assignment.prelude:
             runner.run_prelude(assignment.prelude_source())
+        injection = parameters_injection(cells, assignment.parameters)
+        if injection and injection["after"] is None:
+            runner.run_prelude(injection["source"])
         for cell in cells:
             runner.run_cell(cell.index, cell.source, assignment.limits.notebook_timeout)
+            if injection and injection["after"] == cell.index:
+                runner.run_prelude(injection["source"])
         _fail_on_reference_errors(Path(scratch) / "events.jsonl")
         custom = load_custom_probes(assignment.custom_probes_source())
         namespace = runner.shell.user_ns

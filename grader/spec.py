@@ -77,6 +77,9 @@ class Assignment:
     limits: Limits = field(default_factory=Limits)
     forbidden: Forbidden = field(default_factory=Forbidden)
     provide: tuple[Provided, ...] = ()
+    #: The grading profile: values assigned right after the notebook's cell tagged
+    #: "parameters" (papermill's convention), e.g. fewer epochs so grading fits its time.
+    parameters: dict[str, object] = field(default_factory=dict)
 
     def question(self, question_id: str) -> Question:
         for question in self.questions:
@@ -95,6 +98,7 @@ class Assignment:
         digest = hashlib.sha256()
         extra = [p.source for p in self.provide] + [self.folder / p.build.split(":")[0]
                                                      for p in self.provide if p.build]
+        digest.update(repr(sorted(self.parameters.items())).encode())
         for path in (self.folder / SPEC_FILE, self.checks, self.reference, self.probes,
                      self.prelude, *extra):
             if path is None:
@@ -137,6 +141,7 @@ TABLE_KEYS = {
     "forbidden": {"apis", "reason"},
     "questions": {"id", "title", "names"},
     "provide": {"target", "source", "build"},
+    "parameters": None,  # any names: the grading profile's values
 }
 
 
@@ -165,12 +170,21 @@ def _build(folder: Path, data: dict) -> Assignment:
         probes=_optional(folder, section, "probes", name),
         prelude=_optional(folder, section, "prelude", name),
         provide=tuple(_provided(folder, entry, name) for entry in data.get("provide", [])),
+        parameters=_parameters(_table(data, "parameters", name), name),
         questions=questions,
         limits=limits,
         forbidden=forbidden,
     )
     _validate(assignment)
     return assignment
+
+
+def _parameters(table: dict, name: str) -> dict[str, object]:
+    for key, value in table.items():
+        if not key.isidentifier() or not isinstance(value, (int, float, str, bool, list)):
+            raise SpecError(name, f"[parameters] {key} = {value!r}: names must be identifiers and "
+                            "values numbers, strings, booleans or lists")
+    return dict(table)
 
 
 def _optional(folder: Path, section: dict, key: str, name: str) -> Path | None:
@@ -199,8 +213,9 @@ def _check_keys(data: dict, name: str) -> None:
     for key, value in data.items():
         if key not in TABLE_KEYS:
             raise SpecError(name, f"unknown table [{key}] in {SPEC_FILE}")
+        allowed = TABLE_KEYS[key]
         for table in value if isinstance(value, list) else [value]:
-            unknown = set(table) - TABLE_KEYS[key] if isinstance(table, dict) else set()
+            unknown = set(table) - allowed if isinstance(table, dict) and allowed else set()
             if unknown:
                 raise SpecError(name, f"unknown key(s) {sorted(unknown)} in [{key}] of {SPEC_FILE}")
 

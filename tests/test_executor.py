@@ -157,3 +157,30 @@ def test_undefined_names_and_exceptions_become_student_errors():
         student.missing()
     with pytest.raises(StudentError, match="not implemented yet"):
         student.broken()
+
+
+def test_grading_profile_overrides_the_parameters_cell_and_prelude_runs_first():
+    cells = [CodeCell(0, 0, "EPOCHS = 20\nBATCH = 32", tags=("parameters",)),
+             CodeCell(1, 1, "seen = (EPOCHS, BATCH, PRELUDE_RAN)")]
+    planner = LiveNamespace("student", {}, {})
+    with pytest.raises(StudentError):
+        planner.value("seen")
+    harness = Harness(plan=planner.plan, prelude="PRELUDE_RAN = True",
+                      parameters={"EPOCHS": 1})
+    observations = execute("t", cells, harness, FAST)
+    seen = ReplayNamespace("student", observations.probes).value("seen")
+    assert seen == (1, 32, True)
+
+
+def test_provided_files_are_copies_under_home(tmp_path):
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"dataset")
+    planner = LiveNamespace("student", {}, {})
+    with pytest.raises(StudentError):
+        planner.value("content")
+    source = ("import os\npath = os.path.expanduser('~/.keras/datasets/data.bin')\n"
+              "content = open(path, 'rb').read().decode()\nopen(path, 'wb').write(b'spoiled')")
+    harness = Harness(plan=planner.plan, home_files={".keras/datasets/data.bin": data})
+    observations = execute("t", [CodeCell(0, 0, source)], harness, FAST)
+    assert ReplayNamespace("student", observations.probes).value("content") == "dataset"
+    assert data.read_bytes() == b"dataset"

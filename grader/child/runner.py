@@ -317,8 +317,13 @@ def run_job(job: dict) -> None:
     events.write({"event": "start", "pid": os.getpid()})
     if job.get("prelude"):
         runner.run_prelude(job["prelude"])
+    parameters = job.get("parameters")
+    if parameters and parameters["after"] is None:
+        runner.run_prelude(parameters["source"])
     for cell in job["cells"]:
         runner.run_cell(cell["index"], cell["source"], float(limits["cell_timeout"]))
+        if parameters and parameters["after"] == cell["index"]:
+            runner.run_prelude(parameters["source"])
     custom = load_custom_probes(job.get("custom_probes", ""))
     events.write({"event": "probes"})
     for number, probe in enumerate(job["probes"]):
