@@ -31,6 +31,33 @@ def main() -> None:
     """Grade deep-learning lab notebooks in isolation, against a reference solution."""
 
 
+@main.command()
+def doctor() -> None:
+    """Report what this machine offers for grading: isolation, Python, TensorFlow."""
+    import importlib.util
+    import shutil
+    import subprocess
+
+    from grader.sandbox import describe, detect
+    from grader.spec import known_assignments
+
+    chosen = detect("auto")
+    bwrap = shutil.which("bwrap")
+    version = (subprocess.run([bwrap, "--version"], capture_output=True, text=True).stdout.strip()
+               if bwrap else "not installed")
+    rows = [
+        ("isolation", describe(chosen)),
+        ("bubblewrap", version),
+        ("python", sys.version.split()[0]),
+        ("tensorflow", "installed" if importlib.util.find_spec("tensorflow") else "missing"),
+        ("assignments", ", ".join(known_assignments()) or "none found"),
+    ]
+    for name, value in rows:
+        click.echo(f"{name:12} {value}")
+    if not chosen.isolated:
+        raise SystemExit(1)
+
+
 @main.command("list")
 def list_assignments() -> None:
     """List the assignments the grader knows."""
@@ -51,10 +78,14 @@ def list_assignments() -> None:
               help="Seed of the hidden inputs (default: fresh each run). Same seed, same grade.")
 @click.option("--only", "only", multiple=True, metavar="QUESTION",
               help="Grade only this question (repeatable).")
+@click.option("--sandbox", type=click.Choice(["auto", "strict", "off"]), default="auto",
+              show_default=True,
+              help="Isolation of notebooks: auto uses bubblewrap when it works and warns when it "
+                   "does not; strict refuses to grade without it; off turns it off.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or table.")
 @_fail_cleanly
 def grade(assignment: str, paths: tuple[Path, ...], out: Path, jobs: int, seed: int | None,
-          only: tuple[str, ...], quiet: bool) -> None:
+          only: tuple[str, ...], sandbox: str, quiet: bool) -> None:
     """Grade the notebooks in PATHS (files or folders) for ASSIGNMENT.
 
     Exits 0 when grading completed, whatever the scores; non-zero only when the grader
@@ -67,7 +98,9 @@ def grade(assignment: str, paths: tuple[Path, ...], out: Path, jobs: int, seed: 
     spec = load_assignment(assignment)
     for question in only:
         spec.question(question)
-    options = GradeOptions(out=out, jobs=jobs, seed=seed, selection=Selection(questions=only))
+    options = GradeOptions(out=out, jobs=jobs, seed=seed, selection=Selection(questions=only),
+                           sandbox=sandbox)
+    _warn_without_isolation(sandbox)
     run = _with_progress(spec, paths, options, quiet)
     if not quiet:
         from rich.console import Console
@@ -77,6 +110,16 @@ def grade(assignment: str, paths: tuple[Path, ...], out: Path, jobs: int, seed: 
         Console().print(summary_table(run.results, f"{spec.name} (seed {run.seed})"))
     click.echo(f"graded {len(run.results)} submission(s); results in {out}/ "
                f"(gradebook.csv, submissions/*/results.json)")
+
+
+def _warn_without_isolation(mode: str) -> None:
+    from grader.sandbox import describe, detect
+
+    chosen = detect(mode)
+    if not chosen.isolated:
+        click.secho(f"WARNING: {describe(chosen)}. Grade untrusted notebooks only with "
+                    "isolation (install bubblewrap; --sandbox strict enforces it).",
+                    fg="red", bold=True, err=True)
 
 
 def _with_progress(spec, paths, options, quiet):  # noqa: ANN001, ANN202
@@ -150,7 +193,7 @@ def validate(assignment: str, seed: int | None) -> None:
     with tempfile.TemporaryDirectory(prefix="grader-validate-") as scratch:
         template = release_notebook(spec.reference, Path(scratch) / "released" / "template.ipynb")
         run = grade_batch(spec, [spec.reference, template],
-                          GradeOptions(out=Path(scratch) / "out", jobs=2, seed=seed))
+                          GradeOptions(out=Path(scratch) / "out", jobs=2, seed=seed, sandbox="auto"))
     by_path = {Path(r.path).name: r for r in run.results}
     reference, released = by_path[spec.reference.name], by_path["template.ipynb"]
     problems = [f"reference fails {c.check.question}: {c.check.name}: {c.message}"

@@ -26,14 +26,23 @@ import numpy as np
 from grader import wire
 from grader.notebook import CodeCell
 from grader.observations import CellRecord, Observations, ProbeRecord
+from grader.sandbox import CHILD_UID, Sandbox
 from grader.spec import Limits
 
 MAX_EVENTS_BYTES = 64 * 1024 * 1024
 MAX_FILE_BYTES = 512 * 1024 * 1024
+MAX_PROCESSES = 512
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+#: The child's first code: drop root (inside the sandbox) before anything else, then run.
 BOOT = (
-    "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from grader.child.runner import main; main(sys.argv[2:])"
+    "import ctypes, os, sys\n"
+    "uid = os.environ.pop('GRADER_CHILD_UID', None)\n"
+    "if uid:\n"
+    "    os.setgroups([]); os.setgid(int(uid)); os.setuid(int(uid))\n"
+    "ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: no setuid binaries\n"
+    "sys.path.insert(0, sys.argv[1])\n"
+    "from grader.child.runner import main\n"
+    "main(sys.argv[2:])\n"
 )
 #: Variables the child may inherit; everything else (tokens, CI secrets) is dropped.
 PASSED_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -92,13 +101,15 @@ def child_environment(scratch: Path) -> dict[str, str]:
 
 
 def _limit_resources(limits: Limits) -> None:
-    """Runs in the child between fork and exec."""
+    """Runs in the child between fork and exec (and so also limits the sandbox's processes)."""
     memory = limits.memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
     cpu = int(limits.notebook_timeout) + 5
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    # Counted per user: enforced once the sandboxed child has dropped root (a fork bomb stops).
+    resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
 
 
 def execute(
@@ -106,15 +117,21 @@ def execute(
     cells: list[CodeCell],
     harness: Harness,
     limits: Limits,
+    sandbox: Sandbox | None = None,
 ) -> Observations:
     """Run ``cells`` then the planned probes in a fresh child; never raises for what the
     student did (only for the grader's own faults, such as a full disk)."""
+    sandbox = sandbox or Sandbox("none", "no sandbox given")
     scratch = Path(tempfile.mkdtemp(prefix="grader-run-"))
     started = time.perf_counter()
     try:
         _write_job(scratch, cells, harness, limits)
-        ending = _run_child(scratch, limits)
+        sandbox.prepare(scratch)
+        ending = _run_child(scratch, limits, sandbox)
         observations = _read_events(submission, scratch, harness.plan, ending)
+        log = _log_tail(scratch.parent / f"{scratch.name}.log")
+        if observations.ending != "completed":
+            observations.log_tail = log
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     observations.timings["execute"] = round(time.perf_counter() - started, 4)
@@ -148,12 +165,15 @@ def _write_job(scratch: Path, cells: list[CodeCell], harness: Harness, limits: L
         (scratch / "args.npz").write_bytes(wire.save_arrays(plan.arrays))
 
 
-def _run_child(scratch: Path, limits: Limits) -> str:
+def _run_child(scratch: Path, limits: Limits, sandbox: Sandbox) -> str:
     """Start the child, wait for it within the notebook's time limit, reap its group."""
     command = [sys.executable, "-I", "-c", BOOT, PACKAGE_PARENT, str(scratch / "job.json")]
-    with open(scratch / "child.log", "wb") as log:
+    env = child_environment(scratch)
+    if sandbox.drop_privileges:
+        env["GRADER_CHILD_UID"] = str(CHILD_UID)
+    with open(scratch.parent / f"{scratch.name}.log", "wb") as log:
         process = subprocess.Popen(
-            command, cwd=scratch, env=child_environment(scratch), stdin=subprocess.DEVNULL,
+            sandbox.wrap(command, scratch), cwd=scratch, env=env, stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=lambda: _limit_resources(limits),
         )
@@ -166,6 +186,18 @@ def _run_child(scratch: Path, limits: Limits) -> str:
             ending = f"killed: the notebook exceeded its time limit of {limits.notebook_timeout:g} s"
         _kill_group(process.pid)
     return ending
+
+
+def _log_tail(path: Path, limit: int = 3000) -> str:
+    """The end of what the child wrote to its real stdout/stderr (crash messages)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, path.stat().st_size - limit))
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def _kill_group(pid: int) -> None:

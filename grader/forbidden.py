@@ -463,6 +463,8 @@ class _Analyzer:
         self._defined: frozenset[str] | None = None  # computed on first need (star imports)
         self._broken: list[str] = []
         self._keep: list[ast.AST] = []  # keeps nodes alive so their id()s stay unique
+        # Resolutions within one expression visit; emptied whenever bindings may change.
+        self._memo: dict[int, _Bindings] = {}
         self._strings: dict[int, ast.Module | None] = {}  # eval/exec code, parsed once per call
 
     # ---- driver ---------------------------------------------------------
@@ -516,6 +518,7 @@ class _Analyzer:
             self._exec_stmt(stmt, ctx)
 
     def _exec_stmt(self, stmt: ast.stmt, ctx: _Ctx) -> None:
+        self._memo.clear()  # branches and loops may have changed the environment
         handler = _STMT_HANDLERS.get(type(stmt))
         if handler is not None:
             handler(self, stmt, ctx)
@@ -767,6 +770,7 @@ class _Analyzer:
         return _Frame(frame.scope, dict(frame.scope.env), self._seq)
 
     def _bind(self, ctx: _Ctx, name: str, bindings: _Bindings) -> None:
+        self._memo.clear()
         scope = ctx.scope
         if name in scope.global_names:
             ctx.frames[-1].scope.assign_late(name, bindings)
@@ -821,6 +825,12 @@ class _Analyzer:
         ``spine`` (if given) receives the nodes on the chain, so the caller
         can visit the other sub-expressions (call arguments, indices).
         """
+        if spine is None:
+            known = self._memo.get(id(node))
+            if known is None:
+                known = self._memo[id(node)] = self._resolve(node, ctx, [])
+            return known
+        self._warm_calls(node, ctx)
         ops: _Ops = []  # collected outermost first; applied innermost first
         cur = node
         base: _Bindings = _EMPTY
@@ -834,6 +844,26 @@ class _Analyzer:
             base = step
             break
         return _apply_ops(base, reversed(ops))
+
+    def _warm_calls(self, node: ast.AST, ctx: _Ctx) -> None:
+        """Resolve the calls inside a chain innermost first (memoised).
+
+        Resolving a call needs its callee resolved first; doing the inner
+        ones up front keeps that recursion one level deep even for method
+        chains hundreds of calls long.
+        """
+        calls: list[ast.Call] = []
+        stack = [node]
+        while stack:
+            cur = stack.pop()
+            if isinstance(cur, (ast.Attribute, ast.Subscript, ast.NamedExpr)):
+                stack.append(cur.value)
+            elif isinstance(cur, ast.Call):
+                if cur is not node and id(cur) not in self._memo:
+                    calls.append(cur)
+                stack += [cur.func, *cur.args[:1]]
+        for call in reversed(calls):
+            self._resolve(call, ctx)
 
     def _resolve_step(self, cur: ast.AST, ctx: _Ctx, ops: _Ops) -> ast.AST | _Bindings:
         """One step down a chain: the next node to follow, or the bindings at its base."""
@@ -865,39 +895,36 @@ class _Analyzer:
 
     def _resolve_call(self, call: ast.Call, ctx: _Ctx, ops: _Ops) -> ast.AST | _Bindings:
         """Calls whose result is known: getattr, vars, functools.partial, imports, ``.get``."""
-        func = call.func
-        if isinstance(func, ast.Attribute) and func.attr == "get" and call.args:
-            ops.append(("item", _const_str(call.args[0])))
+        func, args = call.func, call.args
+        if not args:
+            return _EMPTY
+        if isinstance(func, ast.Attribute) and func.attr == "get":
+            ops.append(("item", _const_str(args[0])))
             return func.value
-        imported = self._dynamic_import(call, ctx)
+        paths = self._callee_paths(call, ctx)
+        imported = _import_target(call, paths)
         if imported is not None:
             module, value = imported
             return frozenset({_Binding(value, (module, f"{value}()", ctx.top))})
-        paths = {b.path for b in self._resolve(func, ctx) if b.path and not b.depth}
-        args = call.args
         if "builtins.getattr" in paths and len(args) in (2, 3):
             ops.append(("attr", _const_str(args[1])))
             return args[0]
         if "builtins.vars" in paths and len(args) == 1:
             ops.append(("ns", None))
             return args[0]
-        if "functools.partial" in paths and args:
+        if "functools.partial" in paths:
             return args[0]
         return _EMPTY
 
+    def _callee_paths(self, call: ast.Call, ctx: _Ctx) -> set[str]:
+        """Library paths the called expression may denote (``builtins.getattr`` ...)."""
+        return {b.path for b in self._resolve(call.func, ctx) if b.path and not b.depth}
+
     def _dynamic_import(self, call: ast.Call, ctx: _Ctx) -> tuple[str, str] | None:
         """(module imported, value returned) for ``__import__``/``import_module`` of a constant."""
-        if not call.args:
+        if not call.args or not _const_str(call.args[0]):
             return None
-        name = _const_str(call.args[0])
-        if not name or name.startswith("."):
-            return None
-        paths = {b.path for b in self._resolve(call.func, ctx) if b.path and not b.depth}
-        if not paths & _IMPORT_FUNCS:
-            return None
-        if paths & {"builtins.__import__", "importlib.__import__"} and not _has_fromlist(call):
-            return name, name.split(".")[0]
-        return name, name
+        return _import_target(call, self._callee_paths(call, ctx))
 
     def _iterate(self, bindings: _Bindings) -> _Bindings:
         """What a for-loop variable may denote when iterating over ``bindings``."""
@@ -907,6 +934,7 @@ class _Analyzer:
 
     def _visit(self, root: ast.AST, ctx: _Ctx) -> None:
         """Report forbidden references in an expression tree; iterative, so depth is harmless."""
+        self._memo.clear()
         stack: _Stack = [(root, ctx)]
         while stack:
             node, here = stack.pop()
@@ -1101,6 +1129,16 @@ def _contain(parts: Iterable[_Bindings]) -> _Bindings:
     return frozenset(
         _Binding(b.path, b.origin, b.depth + 1, b.defn) for part in parts for b in part if b.depth < 3
     )
+
+
+def _import_target(call: ast.Call, callee: set[str]) -> tuple[str, str] | None:
+    """(module imported, value returned) when ``call`` imports a constant module name."""
+    name = _const_str(call.args[0]) if call.args else None
+    if not name or name.startswith(".") or not callee & _IMPORT_FUNCS:
+        return None
+    if callee & {"builtins.__import__", "importlib.__import__"} and not _has_fromlist(call):
+        return name, name.split(".")[0]
+    return name, name
 
 
 def _has_fromlist(call: ast.Call) -> bool:

@@ -27,6 +27,9 @@ from grader.observations import Observations
 from grader.plan import Plan, make_plan
 from grader.reporters import write_gradebook, write_results_json
 from grader.results import SubmissionResult
+from grader.sandbox import Sandbox
+from grader.sandbox import describe as describe_sandbox
+from grader.sandbox import detect as detect_sandbox
 from grader.scorer import Selection, score
 from grader.spec import Assignment
 
@@ -43,6 +46,7 @@ class GradeOptions:
     jobs: int = 1
     seed: int | None = None
     selection: Selection = field(default_factory=Selection)
+    sandbox: str = "auto"  # auto | strict | off (see grader.sandbox)
 
 
 @dataclass
@@ -53,6 +57,7 @@ class GradeRun:
     seed: int
     out: Path
     results: list[SubmissionResult] = field(default_factory=list)
+    sandbox: Sandbox | None = None
 
 
 def discover(paths: Iterable[Path]) -> list[Submission]:
@@ -112,7 +117,8 @@ def _analyse(cells: Sequence[CodeCell], apis: Sequence[str]) -> tuple[list, dict
     return uses, tainted
 
 
-def observe(assignment: Assignment, plan: Plan, submission: Submission) -> Observations:
+def observe(assignment: Assignment, plan: Plan, submission: Submission,
+            sandbox: Sandbox | None = None) -> Observations:
     """Run one submission and return its observations; never raises for bad submissions."""
     started = time.perf_counter()
     limits = assignment.limits
@@ -121,15 +127,16 @@ def observe(assignment: Assignment, plan: Plan, submission: Submission) -> Obser
     except NotebookError as exc:
         return Observations(submission=submission.name, problem=str(exc), ending="not run")
     uses, tainted = forbidden_findings(cells, assignment.forbidden.apis)
-    observations = execute(submission.name, cells, plan.harness(assignment), limits)
+    observations = execute(submission.name, cells, plan.harness(assignment), limits, sandbox)
     observations.forbidden, observations.tainted = uses, tainted
     observations.timings["total"] = round(time.perf_counter() - started, 4)
     return observations
 
 
-def _safe_observe(assignment: Assignment, plan: Plan, submission: Submission) -> Observations:
+def _safe_observe(assignment: Assignment, plan: Plan, submission: Submission,
+                  sandbox: Sandbox) -> Observations:
     try:
-        return observe(assignment, plan, submission)
+        return observe(assignment, plan, submission, sandbox)
     except Exception as exc:  # noqa: BLE001 - one submission's grader fault must not stop the batch
         detail = "".join(traceback.format_exception_only(exc)).strip()
         return Observations(submission=submission.name, ending="not run",
@@ -145,15 +152,16 @@ def grade(
 ) -> GradeRun:
     """Grade every notebook under ``paths``; results land in ``options.out`` as they finish."""
     submissions = discover(paths)
+    sandbox = detect_sandbox(options.sandbox)
     seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
     options.out.mkdir(parents=True, exist_ok=True)
     plan = make_plan(assignment, seed, cache=options.out / ".plan")
-    run = GradeRun(assignment, seed, options.out)
+    run = GradeRun(assignment, seed, options.out, sandbox=sandbox)
     _write_manifest(run, submissions)
     if on_start:
         on_start(len(submissions))
     with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-        futures = {pool.submit(_safe_observe, assignment, plan, s): s for s in submissions}
+        futures = {pool.submit(_safe_observe, assignment, plan, s, sandbox): s for s in submissions}
         for future in as_completed(futures):
             result = _finish(assignment, plan, futures[future], future.result(), options)
             run.results.append(result)
@@ -220,6 +228,7 @@ def _write_manifest(run: GradeRun, submissions: Sequence[Submission]) -> None:
         "spec_fingerprint": run.assignment.fingerprint(),
         "seed": run.seed,
         "grader_version": __version__,
+        "isolation": describe_sandbox(run.sandbox) if run.sandbox else "none",
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "submissions": {s.name: str(s.path) for s in submissions},
     }

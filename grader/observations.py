@@ -53,6 +53,7 @@ class Observations:
     forbidden: list[ForbiddenUse] = field(default_factory=list)
     tainted: dict[str, list[str]] = field(default_factory=dict)  # name -> forbidden uses reached
     ending: str = "completed"  # how the child ended: completed | crashed ... | killed ...
+    log_tail: str = ""  # end of the child's raw output when it did not complete (crash text)
     timings: dict[str, float] = field(default_factory=dict)
 
     def save(self, folder: Path) -> None:
@@ -82,6 +83,7 @@ class Observations:
             forbidden=[ForbiddenUse(**f) for f in data["forbidden"]],
             tainted=data["tainted"],
             ending=data["ending"],
+            log_tail=data.get("log_tail", ""),
             timings=data["timings"],
         )
 
