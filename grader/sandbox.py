@@ -126,7 +126,7 @@ def bubblewrap_arguments(scratch: Path, unprivileged: bool = False) -> list[str]
     return args
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def detect(mode: str = "auto") -> Sandbox:
     """The isolation to use for ``mode`` (auto, strict, off), checked by a real trial run."""
     if mode not in MODES:

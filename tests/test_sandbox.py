@@ -1,0 +1,112 @@
+"""Isolation: what a notebook can reach under bubblewrap, and the fallback without it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from grader import sandbox as sandbox_module
+from grader.authoring import StudentError
+from grader.executor import Harness, execute
+from grader.notebook import CodeCell
+from grader.proxy import LiveNamespace, ReplayNamespace
+from grader.sandbox import SandboxUnavailableError, detect
+from grader.spec import Limits
+from tests.conftest import REFERENCE
+
+LIMITS = Limits(cell_timeout=10, probe_timeout=2, notebook_timeout=60, memory_mb=1024)
+REQUIRED = os.environ.get("GRADER_REQUIRE_SANDBOX") == "1"  # set by CI: never skip there
+
+
+@pytest.fixture(scope="module")
+def isolated():
+    chosen = detect("auto")
+    if not chosen.isolated:
+        if REQUIRED:
+            pytest.fail(f"isolation required but unavailable: {chosen.reason}")
+        pytest.skip(f"bubblewrap unavailable: {chosen.reason}")
+    return chosen
+
+
+def observe(source: str, name: str, sandbox) -> object:
+    planner = LiveNamespace("student", {}, {})
+    with pytest.raises(StudentError):
+        planner.value(name)
+    observations = execute("t", [CodeCell(0, 0, source)], Harness(plan=planner.plan), LIMITS,
+                           sandbox)
+    return ReplayNamespace("student", observations.probes).value(name)
+
+
+PROBE = f"""
+import os, socket
+facts = {{"uid": os.getuid()}}
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=2)
+    facts["network"] = "open"
+except OSError as error:
+    facts["network"] = type(error).__name__
+for label, path in [("reference", {str(REFERENCE)!r}), ("shadow", "/etc/shadow"),
+                    ("home", os.path.expanduser("~root/.bashrc"))]:
+    try:
+        open(path).read(1)
+        facts[label] = "readable"
+    except OSError as error:
+        facts[label] = type(error).__name__
+try:
+    open("/usr/grader-probe", "w")
+    facts["write_outside"] = "allowed"
+except OSError as error:
+    facts["write_outside"] = type(error).__name__
+open("inside-scratch.txt", "w").write("ok")
+facts["no_new_privs"] = [l.split()[1] for l in open("/proc/self/status") if l.startswith("NoNewPrivs")]
+"""
+
+
+def test_isolated_child_has_no_network_no_secrets_and_writes_only_its_scratch(isolated):
+    facts = observe(PROBE, "facts", isolated)
+    assert facts["network"] != "open"
+    assert facts["reference"] == "FileNotFoundError"
+    assert facts["shadow"] in ("PermissionError", "FileNotFoundError")
+    assert facts["home"] in ("PermissionError", "FileNotFoundError")
+    assert facts["write_outside"] in ("PermissionError", "OSError")
+    if os.geteuid() == 0:
+        assert facts["uid"] == sandbox_module.CHILD_UID
+    assert facts["no_new_privs"] == ["1"]
+
+
+def test_daemons_that_escape_the_process_group_die_with_the_sandbox(isolated):
+    source = ("import subprocess\n"
+              "subprocess.Popen(['setsid', 'sh', '-c', 'sleep 3217 & sleep 3217'])\nstarted = True")
+    assert observe(source, "started", isolated) is True
+    leftover = subprocess.run(["pgrep", "-f", "sleep 3217"], capture_output=True, text=True)
+    assert leftover.stdout.strip() == ""
+
+
+def test_fork_bomb_is_contained(isolated):
+    if os.geteuid() != 0:
+        pytest.skip("process limits per uid apply when the child drops root")
+    source = ("import os\ncount = 0\ntry:\n    for _ in range(5000):\n"
+              "        if os.fork() == 0:\n            import time; time.sleep(30); os._exit(0)\n"
+              "        count += 1\nexcept OSError as error:\n    stopped = type(error).__name__\n")
+    assert observe(source, "stopped", isolated) == "BlockingIOError"
+
+
+def test_fallback_grades_without_isolation_and_says_so():
+    chosen = detect("off")
+    assert not chosen.isolated
+    assert "NO ISOLATION" in sandbox_module.describe(chosen)
+    facts = observe(PROBE, "facts", chosen)
+    assert facts["reference"] == "readable"  # exactly why the fallback warns loudly
+
+
+def test_strict_mode_refuses_when_bubblewrap_is_missing(monkeypatch):
+    monkeypatch.setattr(sandbox_module.shutil, "which", lambda name: None)
+    detect.cache_clear()
+    try:
+        with pytest.raises(SandboxUnavailableError, match="not installed"):
+            detect("strict")
+        assert detect("auto").kind == "none"
+    finally:
+        detect.cache_clear()
