@@ -82,14 +82,18 @@ def list_assignments() -> None:
               show_default=True,
               help="Isolation of notebooks: auto uses bubblewrap when it works and warns when it "
                    "does not; strict refuses to grade without it; off turns it off.")
+@click.option("--force", is_flag=True,
+              help="Regrade every submission, even those a previous (interrupted) run of the "
+                   "same spec in --out already finished.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or table.")
 @_fail_cleanly
 def grade(assignment: str, paths: tuple[Path, ...], out: Path, jobs: int, seed: int | None,
-          only: tuple[str, ...], sandbox: str, quiet: bool) -> None:
+          only: tuple[str, ...], sandbox: str, force: bool, quiet: bool) -> None:
     """Grade the notebooks in PATHS (files or folders) for ASSIGNMENT.
 
     Exits 0 when grading completed, whatever the scores; non-zero only when the grader
-    itself could not grade (bad arguments, unknown assignment, broken spec).
+    itself could not grade (bad arguments, unknown assignment, broken spec). Rerunning into
+    the same --out resumes: submissions already finished there are not run again.
     """
     from grader.grading import GradeOptions
     from grader.scorer import Selection
@@ -99,7 +103,7 @@ def grade(assignment: str, paths: tuple[Path, ...], out: Path, jobs: int, seed: 
     for question in only:
         spec.question(question)
     options = GradeOptions(out=out, jobs=jobs, seed=seed, selection=Selection(questions=only),
-                           sandbox=sandbox)
+                           sandbox=sandbox, force=force)
     _warn_without_isolation(sandbox)
     run = _with_progress(spec, paths, options, quiet)
     if not quiet:

@@ -125,10 +125,13 @@ def execute(
     scratch = Path(tempfile.mkdtemp(prefix="grader-run-"))
     started = time.perf_counter()
     try:
-        _write_job(scratch, cells, harness, limits)
-        sandbox.prepare(scratch)
-        ending = _run_child(scratch, limits, sandbox)
-        observations = _read_events(submission, scratch, harness.plan, ending)
+        events = scratch.parent / f"{scratch.name}.events"
+        with open(events, "ab") as channel:
+            _write_job(scratch, cells, harness, limits, channel.fileno())
+            sandbox.prepare(scratch)
+            ending = _run_child(scratch, limits, sandbox, channel.fileno())
+        observations = _read_events(submission, scratch, events, harness.plan, ending)
+        events.unlink(missing_ok=True)
         log = _log_tail(scratch.parent / f"{scratch.name}.log")
         if observations.ending != "completed":
             observations.log_tail = log
@@ -138,7 +141,8 @@ def execute(
     return observations
 
 
-def _write_job(scratch: Path, cells: list[CodeCell], harness: Harness, limits: Limits) -> None:
+def _write_job(scratch: Path, cells: list[CodeCell], harness: Harness, limits: Limits,
+               events_fd: int) -> None:
     plan = harness.plan
     for target, source in harness.home_files.items():
         destination = scratch / target
@@ -146,6 +150,7 @@ def _write_job(scratch: Path, cells: list[CodeCell], harness: Harness, limits: L
         shutil.copyfile(source, destination)  # a copy: one child cannot spoil another's data
     job = {
         "out": str(scratch),
+        "events_fd": events_fd,
         "cells": [{"index": c.index, "source": c.source} for c in cells],
         "probes": [
             {"key": p.key, "kind": p.kind, "name": p.name, "args": p.args, "kwargs": p.kwargs}
@@ -165,7 +170,7 @@ def _write_job(scratch: Path, cells: list[CodeCell], harness: Harness, limits: L
         (scratch / "args.npz").write_bytes(wire.save_arrays(plan.arrays))
 
 
-def _run_child(scratch: Path, limits: Limits, sandbox: Sandbox) -> str:
+def _run_child(scratch: Path, limits: Limits, sandbox: Sandbox, events_fd: int) -> str:
     """Start the child, wait for it within the notebook's time limit, reap its group."""
     command = [sys.executable, "-I", "-c", BOOT, PACKAGE_PARENT, str(scratch / "job.json")]
     env = child_environment(scratch)
@@ -174,7 +179,7 @@ def _run_child(scratch: Path, limits: Limits, sandbox: Sandbox) -> str:
     with open(scratch.parent / f"{scratch.name}.log", "wb") as log:
         process = subprocess.Popen(
             sandbox.wrap(command, scratch), cwd=scratch, env=env, stdin=subprocess.DEVNULL,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, pass_fds=(events_fd,),
             preexec_fn=lambda: _limit_resources(limits),
         )
         try:
@@ -221,9 +226,10 @@ def _describe_exit(code: int) -> str:
     return f"crashed: the notebook's process exited with code {code}"
 
 
-def _read_events(submission: str, scratch: Path, plan: ProbePlan, ending: str) -> Observations:
+def _read_events(submission: str, scratch: Path, events_path: Path, plan: ProbePlan,
+                 ending: str) -> Observations:
     observations = Observations(submission=submission, ending=ending)
-    events = _load_events(scratch / "events.jsonl")
+    events = _load_events(events_path)
     done = False
     for event in events:
         kind = event.get("event")

@@ -504,8 +504,9 @@ class _Analyzer:
     def uses(self) -> list[ForbiddenUse]:
         """All uses found, plus import sites whose bindings were never used, in source order."""
         found = [(use.cell, use.line, col, use.resolved, use) for col, use in self._found.values()]
+        reached = {(use.scope, use.resolved) for _, use in self._found.values()}
         for origin, site in self._sites.values():
-            if site.always or origin not in self._used_origins:
+            if site.always or not (origin in self._used_origins or _covered(site, reached)):
                 use = ForbiddenUse(site.api, site.imported, site.cell, site.line, site.scope)
                 found.append((site.cell, site.line, site.col, site.imported, use))
         found.sort(key=lambda item: item[:4])
@@ -824,6 +825,7 @@ class _Analyzer:
 
         ``spine`` (if given) receives the nodes on the chain, so the caller
         can visit the other sub-expressions (call arguments, indices).
+        Without it the result is memoised for the current expression visit.
         """
         if spine is None:
             known = self._memo.get(id(node))
@@ -835,8 +837,7 @@ class _Analyzer:
         cur = node
         base: _Bindings = _EMPTY
         while True:
-            if spine is not None:
-                spine.append(cur)
+            spine.append(cur)
             step = self._resolve_step(cur, ctx, ops)
             if isinstance(step, ast.AST):
                 cur = step
@@ -928,7 +929,9 @@ class _Analyzer:
 
     def _iterate(self, bindings: _Bindings) -> _Bindings:
         """What a for-loop variable may denote when iterating over ``bindings``."""
-        return frozenset(_Binding(b.path, b.origin, b.depth - 1, b.defn) for b in bindings if b.depth)
+        return frozenset(
+            _Binding(b.path, b.origin, b.depth - 1, b.defn) for b in bindings if b.depth
+        )
 
     # ---- visiting expressions ------------------------------------------
 
@@ -1078,6 +1081,20 @@ class _Analyzer:
         return origin
 
 
+def _covered(site: _ImportSite, reached: set[tuple[str | None, str]]) -> bool:
+    """Whether a use in the import's scope already reports what it imported.
+
+    ``import scipy.signal; import scipy; scipy.signal.correlate2d(...)``
+    reaches the submodule through the second import's binding, but the
+    first import is what loaded it: one report is enough.
+    """
+    prefix = site.imported + "."
+    return any(
+        scope == site.scope and (path == site.imported or path.startswith(prefix))
+        for scope, path in reached
+    )
+
+
 def _apply_ops(base: _Bindings, ops: Iterable[tuple[str, str | None]]) -> _Bindings:
     """Follow attribute/item steps from each base binding; steps that lose track drop it."""
     ops = list(ops)
@@ -1127,7 +1144,10 @@ def _gained_traceable(before: dict[str, _Bindings], after: dict[str, _Bindings])
 def _contain(parts: Iterable[_Bindings]) -> _Bindings:
     """Bindings of a literal container: its elements, one level deeper."""
     return frozenset(
-        _Binding(b.path, b.origin, b.depth + 1, b.defn) for part in parts for b in part if b.depth < 3
+        _Binding(b.path, b.origin, b.depth + 1, b.defn)
+        for part in parts
+        for b in part
+        if b.depth < 3
     )
 
 

@@ -47,6 +47,7 @@ class GradeOptions:
     seed: int | None = None
     selection: Selection = field(default_factory=Selection)
     sandbox: str = "auto"  # auto | strict | off (see grader.sandbox)
+    force: bool = False  # regrade submissions already finished in ``out`` by the same run
 
 
 @dataclass
@@ -153,15 +154,25 @@ def grade(
     """Grade every notebook under ``paths``; results land in ``options.out`` as they finish."""
     submissions = discover(paths)
     sandbox = detect_sandbox(options.sandbox)
-    seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
+    previous = _resumable(options, assignment)
+    seed = previous["seed"] if previous else options.seed
+    seed = seed if seed is not None else secrets.randbelow(2**31)
     options.out.mkdir(parents=True, exist_ok=True)
     plan = make_plan(assignment, seed, cache=options.out / ".plan")
     run = GradeRun(assignment, seed, options.out, sandbox=sandbox)
-    _write_manifest(run, submissions)
+    _write_manifest(run, submissions, previous)
     if on_start:
         on_start(len(submissions))
+    done = [s for s in submissions if previous and _finished(options.out, s)]
+    for submission in done:  # resumed: scored again from stored observations, not re-run
+        observations = Observations.load(options.out / "submissions" / submission.name)
+        run.results.append(_finish(assignment, plan, submission, observations, options,
+                                   save_observations=False))
+        if on_result:
+            on_result(run.results[-1])
+    pending = [s for s in submissions if s not in done]
     with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-        futures = {pool.submit(_safe_observe, assignment, plan, s, sandbox): s for s in submissions}
+        futures = {pool.submit(_safe_observe, assignment, plan, s, sandbox): s for s in pending}
         for future in as_completed(futures):
             result = _finish(assignment, plan, futures[future], future.result(), options)
             run.results.append(result)
@@ -169,6 +180,25 @@ def grade(
                 on_result(result)
     write_gradebook(run.results, options.out / "gradebook.csv")
     return run
+
+
+def _resumable(options: GradeOptions, assignment: Assignment) -> dict | None:
+    """The manifest of an interrupted run of the same spec in ``out``, unless --force."""
+    if options.force or not (options.out / "run.json").is_file():
+        return None
+    try:
+        manifest = _read_manifest(options.out)
+    except GraderError:
+        return None
+    same = (manifest.get("assignment") == assignment.name
+            and manifest.get("spec_fingerprint") == assignment.fingerprint()
+            and options.seed in (None, manifest.get("seed")))
+    return manifest if same else None
+
+
+def _finished(out: Path, submission: Submission) -> bool:
+    folder = out / "submissions" / submission.name
+    return (folder / "results.json").is_file() and (folder / "observations.json").is_file()
 
 
 def rescore(out: Path, selection: Selection | None = None,
@@ -222,7 +252,10 @@ def _finish(assignment: Assignment, plan: Plan, submission: Submission,
     return result
 
 
-def _write_manifest(run: GradeRun, submissions: Sequence[Submission]) -> None:
+def _write_manifest(run: GradeRun, submissions: Sequence[Submission],
+                    previous: dict | None = None) -> None:
+    known = dict(previous["submissions"]) if previous else {}
+    known.update({s.name: str(s.path) for s in submissions})
     manifest = {
         "assignment": run.assignment.name,
         "spec_fingerprint": run.assignment.fingerprint(),
@@ -230,6 +263,6 @@ def _write_manifest(run: GradeRun, submissions: Sequence[Submission]) -> None:
         "grader_version": __version__,
         "isolation": describe_sandbox(run.sandbox) if run.sandbox else "none",
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "submissions": {s.name: str(s.path) for s in submissions},
+        "submissions": known,
     }
     atomic_write(run.out / "run.json", json.dumps(manifest, indent=2).encode())

@@ -34,6 +34,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group",
              "nsswitch.conf", "hosts", "fonts", "alternatives", "ssl", "mime.types")
 MODES = ("auto", "strict", "off")
+#: The child's private /tmp is memory: capped so that filling it cannot exhaust the host.
+TMP_BYTES = 256 * 1024 * 1024
 
 
 class SandboxUnavailableError(GraderError):
@@ -121,7 +123,7 @@ def bubblewrap_arguments(scratch: Path, unprivileged: bool = False) -> list[str]
     for folder in ("/sys", "/sys/devices", "/sys/devices/system"):
         args += ["--perms", "0755", "--dir", folder]
     args += ["--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu",
-             "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+             "--dev", "/dev", "--proc", "/proc", "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
              "--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
     return args
 

@@ -149,3 +149,29 @@ def test_rescore_applies_a_spec_change_without_running_notebooks(tmp_path, monke
     data = _results(out, "partly-correct")
     assert data["extra_data"]["max_score"] == 24
     assert data["score"] == pytest.approx(11.8333, abs=1e-3)  # it fails the stability check
+
+
+def test_rerun_resumes_an_interrupted_batch_and_force_regrades(tmp_path, monkeypatch):
+    import grader.grading as grading
+
+    out = tmp_path / "out"
+    paths = [str(EXAMPLES / "partly-correct.ipynb"), str(EXAMPLES / "syntax-error.ipynb")]
+    assert run("grade", "convolve-by-hand", *paths, "--out", str(out), "-q").exit_code == 0
+    seed = json.loads((out / "run.json").read_text())["seed"]
+    first = _results(out, "partly-correct")
+    (out / "submissions" / "syntax-error" / "results.json").unlink()  # killed before it finished
+
+    executed = []
+    real_execute = grading.execute
+    monkeypatch.setattr(grading, "execute", lambda name, *a: executed.append(name)
+                        or real_execute(name, *a))
+    assert run("grade", "convolve-by-hand", *paths, "--out", str(out), "-q").exit_code == 0
+    assert executed == ["syntax-error"]
+    assert json.loads((out / "run.json").read_text())["seed"] == seed
+    assert _results(out, "partly-correct") == first
+    assert _results(out, "syntax-error")["score"] == 19
+    assert len((out / "gradebook.csv").read_text().splitlines()) == 3
+
+    executed.clear()
+    assert run("grade", "convolve-by-hand", *paths, "--out", str(out), "--force", "-q").exit_code == 0
+    assert sorted(executed) == ["partly-correct", "syntax-error"]

@@ -43,8 +43,10 @@ class GradingTimeout(BaseException):
 class EventLog:
     """Append-only JSON-lines log, flushed per event so a crash loses nothing already seen."""
 
-    def __init__(self, path: Path) -> None:
-        self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the run
+    def __init__(self, target: Path | int) -> None:
+        # An inherited descriptor (the grader's file outside the scratch folder) survives a
+        # notebook that deletes its working folder; a path is for trusted runs.
+        self.file = open(target, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the run
 
     def write(self, event: dict[str, Any]) -> None:
         self.file.write(json.dumps(event) + "\n")
@@ -306,7 +308,7 @@ def load_custom_probes(source: str) -> dict[str, Any]:
 
 def run_job(job: dict) -> None:
     out_dir = Path(job["out"])
-    events = EventLog(out_dir / "events.jsonl")
+    events = EventLog(int(job["events_fd"]))
     limits = job["limits"]
     arrays = {}
     if job["probes"]:
