@@ -112,6 +112,19 @@ def _limit_resources(limits: Limits) -> None:
     resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
 
 
+#: A notebook whose process crashes is run again, without the cell or probe that crashed
+#: it, at most this many times in all: a segfault in question 2 must not zero question 5.
+MAX_ATTEMPTS = 4
+
+
+@dataclass
+class _Attempt:
+    """One run of the child; ``running`` is the cell or probe it was in when it ended."""
+
+    observations: Observations
+    running: tuple[str, int] | None = None
+
+
 def execute(
     submission: str,
     cells: list[CodeCell],
@@ -122,27 +135,63 @@ def execute(
     """Run ``cells`` then the planned probes in a fresh child; never raises for what the
     student did (only for the grader's own faults, such as a full disk)."""
     sandbox = sandbox or Sandbox("none", "no sandbox given")
-    scratch = Path(tempfile.mkdtemp(prefix="grader-run-"))
     started = time.perf_counter()
-    try:
-        events = scratch.parent / f"{scratch.name}.events"
-        with open(events, "ab") as channel:
-            _write_job(scratch, cells, harness, limits, channel.fileno())
-            sandbox.prepare(scratch)
-            ending = _run_child(scratch, limits, sandbox, channel.fileno())
-        observations = _read_events(submission, scratch, events, harness.plan, ending)
-        events.unlink(missing_ok=True)
-        log = _log_tail(scratch.parent / f"{scratch.name}.log")
-        if observations.ending != "completed":
-            observations.log_tail = log
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    crashed_cells: dict[int, str] = {}
+    crashed_probes: dict[int, str] = {}
+    for _ in range(MAX_ATTEMPTS):
+        remaining = limits.notebook_timeout - (time.perf_counter() - started)
+        attempt = _attempt(submission, cells, harness, limits, sandbox, remaining,
+                           sorted(crashed_cells), sorted(crashed_probes))
+        running = attempt.running
+        if not attempt.observations.ending.startswith("crashed") or running is None:
+            break
+        (crashed_cells if running[0] == "cell" else crashed_probes)[running[1]] = \
+            attempt.observations.ending
+    observations = attempt.observations
+    _record_crashes(observations, harness.plan, crashed_cells, crashed_probes)
     observations.timings["execute"] = round(time.perf_counter() - started, 4)
     return observations
 
 
+def _attempt(submission: str, cells: list[CodeCell], harness: Harness, limits: Limits,
+             sandbox: Sandbox, budget: float, skip_cells: list[int],
+             skip_probes: list[int]) -> _Attempt:
+    scratch = Path(tempfile.mkdtemp(prefix="grader-run-"))
+    events, arrays = (scratch.parent / f"{scratch.name}.{kind}" for kind in ("events", "arrays"))
+    try:
+        with open(events, "ab") as event_file, open(arrays, "ab") as array_file:
+            fds = (event_file.fileno(), array_file.fileno())
+            _write_job(scratch, cells, harness, limits, fds, skip_cells, skip_probes)
+            sandbox.prepare(scratch)
+            ending = _run_child(scratch, limits, sandbox, fds, max(budget, 1.0))
+        attempt = _read_events(submission, events, arrays, harness.plan, ending)
+        log = _log_tail(scratch.parent / f"{scratch.name}.log")
+        if attempt.observations.ending != "completed":
+            attempt.observations.log_tail = log
+        return attempt
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        events.unlink(missing_ok=True)
+        arrays.unlink(missing_ok=True)
+
+
+def _record_crashes(observations: Observations, plan: ProbePlan, cells: dict[int, str],
+                    probes: dict[int, str]) -> None:
+    """Cells and probes that were skipped because they crashed the process, as results."""
+    for index, ending in cells.items():
+        observations.cells.append(CellRecord(index=index, status="crashed", error={
+            "type": "Crash", "message": f"{ending}; the cell was skipped and the notebook run "
+                                        "again without it", "traceback": ""}))
+    observations.cells.sort(key=lambda cell: cell.index)
+    for number, ending in probes.items():
+        key = plan.probes[number].key
+        observations.probes[key] = ProbeRecord(key=key, status="error", error={
+            "type": "Crash", "message": f"calling it {ending.removeprefix('crashed: ')}",
+            "traceback": ""})
+
+
 def _write_job(scratch: Path, cells: list[CodeCell], harness: Harness, limits: Limits,
-               events_fd: int) -> None:
+               fds: tuple[int, int], skip_cells: list[int], skip_probes: list[int]) -> None:
     plan = harness.plan
     for target, source in harness.home_files.items():
         destination = scratch / target
@@ -150,7 +199,10 @@ def _write_job(scratch: Path, cells: list[CodeCell], harness: Harness, limits: L
         shutil.copyfile(source, destination)  # a copy: one child cannot spoil another's data
     job = {
         "out": str(scratch),
-        "events_fd": events_fd,
+        "events_fd": fds[0],
+        "arrays_fd": fds[1],
+        "skip_cells": skip_cells,
+        "skip_probes": skip_probes,
         "cells": [{"index": c.index, "source": c.source} for c in cells],
         "probes": [
             {"key": p.key, "kind": p.kind, "name": p.name, "args": p.args, "kwargs": p.kwargs}
@@ -170,7 +222,8 @@ def _write_job(scratch: Path, cells: list[CodeCell], harness: Harness, limits: L
         (scratch / "args.npz").write_bytes(wire.save_arrays(plan.arrays))
 
 
-def _run_child(scratch: Path, limits: Limits, sandbox: Sandbox, events_fd: int) -> str:
+def _run_child(scratch: Path, limits: Limits, sandbox: Sandbox, fds: tuple[int, int],
+               budget: float) -> str:
     """Start the child, wait for it within the notebook's time limit, reap its group."""
     command = [sys.executable, "-I", "-c", BOOT, PACKAGE_PARENT, str(scratch / "job.json")]
     env = child_environment(scratch)
@@ -179,11 +232,11 @@ def _run_child(scratch: Path, limits: Limits, sandbox: Sandbox, events_fd: int) 
     with open(scratch.parent / f"{scratch.name}.log", "wb") as log:
         process = subprocess.Popen(
             sandbox.wrap(command, scratch), cwd=scratch, env=env, stdin=subprocess.DEVNULL,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, pass_fds=(events_fd,),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, pass_fds=fds,
             preexec_fn=lambda: _limit_resources(limits),
         )
         try:
-            code = process.wait(timeout=limits.notebook_timeout)
+            code = process.wait(timeout=budget)
             ending = _describe_exit(code)
         except subprocess.TimeoutExpired:
             _kill_group(process.pid)
@@ -226,19 +279,26 @@ def _describe_exit(code: int) -> str:
     return f"crashed: the notebook's process exited with code {code}"
 
 
-def _read_events(submission: str, scratch: Path, events_path: Path, plan: ProbePlan,
-                 ending: str) -> Observations:
+def _read_events(submission: str, events_path: Path, arrays_path: Path, plan: ProbePlan,
+                 ending: str) -> _Attempt:
     observations = Observations(submission=submission, ending=ending)
-    events = _load_events(events_path)
+    attempt = _Attempt(observations)
     done = False
-    for event in events:
+    for event in _load_events(events_path):
         kind = event.get("event")
-        if kind == "cell":
+        if kind == "cell-start" and isinstance(event.get("index"), int):
+            attempt.running = ("cell", event["index"])
+        elif kind == "probe-start" and isinstance(event.get("number"), int):
+            attempt.running = ("probe", event["number"]) if event["number"] < len(plan.probes) \
+                else None
+        elif kind == "cell":
             observations.cells.append(_cell_record(event))
+            attempt.running = None
         elif kind == "probe":
-            record = _probe_record(event, scratch)
+            record = _probe_record(event, arrays_path)
             if record is not None:
                 observations.probes[record.key] = record
+            attempt.running = None
         elif kind == "done":
             done = True
         elif kind == "prelude-error":
@@ -253,7 +313,7 @@ def _read_events(submission: str, scratch: Path, events_path: Path, plan: ProbeP
                 key=probe.key, status="not-run",
                 error={"type": "NotRun", "message": _not_run_reason(observations)},
             )
-    return observations
+    return attempt
 
 
 def _not_run_reason(observations: Observations) -> str:
@@ -303,7 +363,7 @@ def _cell_record(event: dict) -> CellRecord:
     )
 
 
-def _probe_record(event: dict, scratch: Path) -> ProbeRecord | None:
+def _probe_record(event: dict, arrays_path: Path) -> ProbeRecord | None:
     key, status = event.get("key"), event.get("status")
     if not isinstance(key, str) or status not in ("ok", "error", "timeout", "undefined"):
         return None
@@ -311,7 +371,7 @@ def _probe_record(event: dict, scratch: Path) -> ProbeRecord | None:
     if status != "ok":
         return ProbeRecord(key=key, status=status, error=_error(event.get("error")), seconds=seconds)
     try:
-        arrays = _probe_arrays(event, scratch)
+        arrays = _probe_arrays(event, arrays_path)
         value = wire.decode(event.get("value"), arrays)
     except wire.WireFormatError as exc:
         return ProbeRecord(key=key, status="error", seconds=seconds,
@@ -319,13 +379,20 @@ def _probe_record(event: dict, scratch: Path) -> ProbeRecord | None:
     return ProbeRecord(key=key, status="ok", value=value, seconds=seconds)
 
 
-def _probe_arrays(event: dict, scratch: Path) -> dict[str, np.ndarray]:
-    name = event.get("arrays")
-    if name is None:
+def _probe_arrays(event: dict, arrays_path: Path) -> dict[str, np.ndarray]:
+    """The arrays of one result, read from the (offset, length) the child reported."""
+    where = event.get("arrays")
+    if where is None:
         return {}
-    if not isinstance(name, str) or "/" in name or not name.endswith(".npz"):
-        raise wire.WireFormatError("bad array file name")
-    path = scratch / name
-    if not path.is_file() or path.stat().st_size > wire.DEFAULT_LIMITS.max_total_bytes:
-        raise wire.WireFormatError("result arrays missing or too large")
-    return wire.load_arrays(path.read_bytes())
+    if (not isinstance(where, list) or len(where) != 2
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in where)):
+        raise wire.WireFormatError("bad location of result arrays")
+    offset, length = where
+    if length > wire.DEFAULT_LIMITS.max_total_bytes:
+        raise wire.WireFormatError(f"result of {length} bytes is over the size limit")
+    with open(arrays_path, "rb") as handle:
+        handle.seek(offset)
+        payload = handle.read(length)
+    if len(payload) != length:
+        raise wire.WireFormatError("result arrays are missing")
+    return wire.load_arrays(payload)

@@ -213,6 +213,8 @@ def _cell_notes(cell: Any) -> Iterable[str]:
     if cell.error and cell.status == "syntax-error":
         yield f"{label} has a syntax error, so nothing in it was defined: " \
               f"{cell.error['message']}\n{cell.error['traceback']}"
+    elif cell.error and cell.status == "crashed":
+        yield f"{label} crashed the notebook's process ({cell.error['message']})."
     elif cell.error and cell.status == "timeout":
         yield f"{label} was stopped: {cell.error['message']}."
     elif cell.error and cell.error.get("type") != "NotImplementedError":

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from grader.authoring import StudentError
-from grader.executor import Harness, execute
+from grader.executor import MAX_ATTEMPTS, Harness, execute
 from grader.notebook import CodeCell
 from grader.proxy import LiveNamespace, ReplayNamespace
 from grader.spec import Limits
@@ -79,11 +79,28 @@ def student_error(student, i):
     return ""
 
 
-def test_kernel_death_is_recorded_and_unanswered_probes_say_why():
+def test_a_cell_that_kills_the_process_is_skipped_and_the_rest_still_graded():
     obs, student = run(["import os\nos._exit(7)", "def f():\n    return 1"], [lambda ns: ns.f()])
-    assert obs.ending == "crashed: the notebook's process exited with code 7"
-    with pytest.raises(StudentError, match="exited with code 7"):
-        student.f()
+    assert obs.cells[0].status == "crashed"
+    assert "exited with code 7" in obs.cells[0].error["message"]
+    assert obs.ending == "completed"
+    assert student.f() == 1
+
+
+def test_a_probe_that_segfaults_costs_only_itself():
+    source = ("import ctypes\ndef crash():\n    ctypes.string_at(0)\n"
+              "def fine():\n    return 2")
+    obs, student = run([source], [lambda ns: ns.crash(), lambda ns: ns.fine()])
+    with pytest.raises(StudentError, match="SIGSEGV"):
+        student.crash()
+    assert student.fine() == 2
+
+
+def test_repeated_crashes_end_with_a_recorded_result():
+    cells = ["import os\nos._exit(1)"] * 6 + ["x = 1"]
+    obs, _ = run(cells, [lambda ns: ns.value("x")])
+    assert obs.ending.startswith("crashed")
+    assert sum(c.status == "crashed" for c in obs.cells) == MAX_ATTEMPTS
 
 
 def test_sys_exit_in_a_cell_does_not_stop_the_notebook():

@@ -53,6 +53,20 @@ class EventLog:
         self.file.flush()
 
 
+class ArrayStore:
+    """Result arrays appended to an inherited file outside the scratch folder; each result
+    is located by (offset, length), so deleting the working folder loses nothing."""
+
+    def __init__(self, target: Path | int) -> None:
+        self.file = open(target, "ab")  # noqa: SIM115 - lives as long as the run
+
+    def append(self, payload: bytes) -> list[int]:
+        offset = self.file.seek(0, os.SEEK_END)
+        self.file.write(payload)
+        self.file.flush()
+        return [offset, len(payload)]
+
+
 class CappedText(io.TextIOBase):
     """A text stream that keeps the first ``limit`` characters and only counts the rest."""
 
@@ -194,6 +208,7 @@ class NotebookRunner:
 
     def run_cell(self, index: int, source: str, timeout: float) -> None:
         self.skipped, self.ignored = [], []
+        self.events.write({"event": "cell-start", "index": index})
         start = time.perf_counter()
         execution_count = self.shell.execution_count
         with captured(self.output_limit) as out:
@@ -243,7 +258,7 @@ class NotebookRunner:
                 self.cell_files[filename] = index
 
     def probe(self, number: int, probe: dict, arrays: dict, custom: dict, timeout: float,
-              out_dir: Path) -> None:
+              store: ArrayStore) -> None:
         start = time.perf_counter()
         event: dict[str, Any] = {"event": "probe", "key": probe["key"]}
         name = probe["name"]
@@ -252,16 +267,15 @@ class NotebookRunner:
             event.update(status="timeout", error={"type": "Timeout", "message": message})
             self.events.write(event)
             return
+        self.events.write({"event": "probe-start", "number": number, "key": probe["key"]})
         try:
             with captured(self.output_limit):
-                with deadline(timeout, f"{probe['name']}(...)"):
+                with deadline(timeout, f"{name}(...)"):
                     value = self._answer(probe, arrays, custom)
                     tree, value_arrays = wire.encode(value)
             event.update(status="ok", value=tree)
             if value_arrays:
-                name = f"probe-{number}.npz"
-                (out_dir / name).write_bytes(wire.save_arrays(value_arrays))
-                event["arrays"] = name
+                event["arrays"] = store.append(wire.save_arrays(value_arrays))
         except _Undefined as exc:
             event.update(status="undefined", error={"type": "NameError", "message": str(exc)})
         except GradingTimeout as exc:
@@ -309,6 +323,7 @@ def load_custom_probes(source: str) -> dict[str, Any]:
 def run_job(job: dict) -> None:
     out_dir = Path(job["out"])
     events = EventLog(int(job["events_fd"]))
+    store = ArrayStore(int(job["arrays_fd"]))
     limits = job["limits"]
     arrays = {}
     if job["probes"]:
@@ -322,14 +337,17 @@ def run_job(job: dict) -> None:
     parameters = job.get("parameters")
     if parameters and parameters["after"] is None:
         runner.run_prelude(parameters["source"])
+    skip_cells, skip_probes = set(job.get("skip_cells", ())), set(job.get("skip_probes", ()))
     for cell in job["cells"]:
-        runner.run_cell(cell["index"], cell["source"], float(limits["cell_timeout"]))
+        if cell["index"] not in skip_cells:  # cells that crashed the process last time
+            runner.run_cell(cell["index"], cell["source"], float(limits["cell_timeout"]))
         if parameters and parameters["after"] == cell["index"]:
             runner.run_prelude(parameters["source"])
     custom = load_custom_probes(job.get("custom_probes", ""))
     events.write({"event": "probes"})
     for number, probe in enumerate(job["probes"]):
-        runner.probe(number, probe, arrays, custom, float(limits["probe_timeout"]), out_dir)
+        if number not in skip_probes:
+            runner.probe(number, probe, arrays, custom, float(limits["probe_timeout"]), store)
     events.write({"event": "done"})
 
 
