@@ -30,7 +30,7 @@ from grader.sandbox import CHILD_UID, Sandbox
 from grader.spec import Limits
 
 MAX_EVENTS_BYTES = 64 * 1024 * 1024
-MAX_FILE_BYTES = 512 * 1024 * 1024
+MAX_FILE_BYTES = 1024 * 1024 * 1024
 MAX_PROCESSES = 512
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
 #: The child's first code: drop root (inside the sandbox) before anything else, then run.
@@ -268,11 +268,12 @@ def _kill_group(pid: int) -> None:
 def _describe_exit(code: int) -> str:
     if code == 0:
         return "completed"
-    if code < 0:
+    if code < 0 or 128 < code < 128 + 65:  # killed by a signal (bubblewrap reports 128 + n)
+        number = -code if code < 0 else code - 128
         try:
-            name = signal.Signals(-code).name
+            name = signal.Signals(number).name
         except ValueError:
-            name = f"signal {-code}"
+            name = f"signal {number}"
         if name == "SIGXCPU":
             return "killed: the notebook used up its CPU time limit"
         return f"crashed: the notebook's process was killed by {name}"
@@ -306,7 +307,7 @@ def _read_events(submission: str, events_path: Path, arrays_path: Path, plan: Pr
             observations.problem = (f"the grader's setup code failed ({error.get('type')}: "
                                     f"{error.get('message')}); please tell your instructor")
     if not done and ending == "completed":
-        observations.ending = "crashed: the notebook's process stopped before grading finished"
+        observations.ending = "crashed: the notebook's process exited (code 0) before grading finished"
     for probe in plan.probes:
         if probe.key not in observations.probes:
             observations.probes[probe.key] = ProbeRecord(

@@ -34,8 +34,8 @@ class WireFormatError(ValueError):
 class Limits:
     """Caps on what a child may send back; beyond them a value is rejected, not truncated."""
 
-    max_array_elements: int = 20_000_000
-    max_total_bytes: int = 256 * 1024 * 1024
+    max_array_elements: int = 10_000_000
+    max_total_bytes: int = 128 * 1024 * 1024
     max_depth: int = 20
     max_items: int = 10_000
     max_string: int = 100_000
@@ -192,6 +192,16 @@ def _plain(array: np.ndarray) -> np.ndarray:
     if type(array) is not np.ndarray or array.dtype.kind not in NUMERIC_KINDS:
         raise WireFormatError("not a plain numeric array")
     return array
+
+
+def check_size(arrays: dict[str, np.ndarray], limits: Limits = DEFAULT_LIMITS) -> None:
+    """Refuse, before writing, a result that the grader would refuse when reading."""
+    total = 0
+    for array in arrays.values():
+        total += array.nbytes
+        if array.size > limits.max_array_elements or total > limits.max_total_bytes:
+            raise WireFormatError(f"result of {array.size} elements ({total} bytes) is over "
+                                  f"the size limit of {limits.max_array_elements} elements")
 
 
 def fingerprint(tree: Any, arrays: dict[str, np.ndarray]) -> str:

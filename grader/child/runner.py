@@ -184,6 +184,7 @@ class NotebookRunner:
         self.skipped: list[str] = []
         self.ignored: list[str] = []
         self.timeouts: dict[str, int] = {}
+        self.strikes = TIMEOUT_STRIKES  # read now: student cells may rebind module globals
         self._neutralise_shell_escapes()
 
     def _neutralise_shell_escapes(self) -> None:
@@ -262,8 +263,8 @@ class NotebookRunner:
         start = time.perf_counter()
         event: dict[str, Any] = {"event": "probe", "key": probe["key"]}
         name = probe["name"]
-        if self.timeouts.get(name, 0) >= TIMEOUT_STRIKES:
-            message = f"not run: {name} already exceeded the time limit on {TIMEOUT_STRIKES} inputs"
+        if self.timeouts.get(name, 0) >= self.strikes:
+            message = f"not run: {name} already exceeded the time limit on {self.strikes} inputs"
             event.update(status="timeout", error={"type": "Timeout", "message": message})
             self.events.write(event)
             return
@@ -275,9 +276,12 @@ class NotebookRunner:
                     tree, value_arrays = wire.encode(value)
             event.update(status="ok", value=tree)
             if value_arrays:
+                wire.check_size(value_arrays)
                 event["arrays"] = store.append(wire.save_arrays(value_arrays))
         except _Undefined as exc:
             event.update(status="undefined", error={"type": "NameError", "message": str(exc)})
+        except wire.WireFormatError as exc:
+            event.update(status="error", error={"type": "InvalidResult", "message": str(exc)})
         except GradingTimeout as exc:
             self.timeouts[name] = self.timeouts.get(name, 0) + 1
             event.update(status="timeout", error={"type": "Timeout", "message": str(exc)})
