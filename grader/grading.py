@@ -7,6 +7,7 @@ each submission finishes, so a crash or a kill mid-batch never costs finished re
 
 from __future__ import annotations
 
+import ast
 import json
 import secrets
 import threading
@@ -113,9 +114,51 @@ def _analyse(cells: Sequence[CodeCell], apis: Sequence[str]) -> tuple[list, dict
         except Exception:  # noqa: BLE001 - unparseable cells are skipped by the analyser too
             sources.append(cell.source)
     uses = find_forbidden_uses(sources, apis)
-    tainted = {name: sorted({u.describe() for u in reached})
-               for name, reached in tainted_scopes(sources, uses).items()}
+    reached = _taint_module_level(sources, uses, tainted_scopes(sources, uses))
+    tainted = {name: sorted({u.describe() for u in found}) for name, found in reached.items()}
     return uses, tainted
+
+
+def _taint_module_level(sources: Sequence[str], uses: list, tainted: dict[str, list]) -> dict:
+    """Extend the taint to names bound at module level (``conv2d = lambda a, k: correlate2d(
+    a, k)``, ``conv2d = partial(...)``, ``X_FILTERS = tf.constant(...)``) and to every top-level
+    definition or binding that refers to a tainted name, until nothing changes."""
+    tainted = {name: list(found) for name, found in tainted.items()}
+    references: dict[str, set[str]] = {}
+    for cell, source in enumerate(sources):
+        try:
+            module = ast.parse(source)
+        except (SyntaxError, ValueError, RecursionError):
+            continue
+        for statement in module.body:
+            for name, node in _bindings(statement):
+                references.setdefault(name, set()).update(
+                    n.id for n in ast.walk(node) if isinstance(n, ast.Name))
+                direct = [u for u in uses if u.scope is None and u.cell == cell
+                          and statement.lineno <= u.line <= (statement.end_lineno or u.line)]
+                if direct and not isinstance(statement, (ast.FunctionDef, ast.ClassDef,
+                                                         ast.AsyncFunctionDef)):
+                    tainted.setdefault(name, []).extend(direct)
+    changed = True
+    while changed:
+        changed = False
+        for name, names in references.items():
+            reached = [u for other in names & tainted.keys() - {name} for u in tainted[other]]
+            if reached and not set(reached) <= set(tainted.get(name, [])):
+                tainted[name] = list(dict.fromkeys(tainted.get(name, []) + reached))
+                changed = True
+    return tainted
+
+
+def _bindings(statement: ast.stmt) -> list[tuple[str, ast.AST]]:
+    """Top-level names a statement binds, each with the code that gives it its value."""
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [(statement.name, statement)]
+    if isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+        value = statement.value if statement.value is not None else statement
+        return [(n.id, value) for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+    return []
 
 
 def observe(assignment: Assignment, plan: Plan, submission: Submission,

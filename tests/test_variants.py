@@ -32,6 +32,15 @@ VARIANTS = {
          "    return sp.softmax(logits, axis=-1)\n",),
         expected(softmax=2),
     ),
+    # a module-level lambda hides the forbidden call from a def-only analysis
+    "forbidden-lambda": (
+        {},
+        ("from scipy.signal import correlate2d as c2\n"
+         "conv2d = lambda image, kernel, stride=1, padding=0: c2(\n"
+         "    np.pad(np.asarray(image, float), padding), np.asarray(kernel, float),\n"
+         "    mode='valid')[::stride, ::stride]\n",),
+        expected(conv2d=5, conv_layer=4, x_feature_maps=2),
+    ),
     "mean-pooling": (
         {"out[i, j] = window.max(axis=(0, 1))": "out[i, j] = window.mean(axis=(0, 1))"},
         (),
