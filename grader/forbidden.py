@@ -57,7 +57,7 @@ class ForbiddenUse:
     def describe(self) -> str:
         """Human-readable location, for feedback shown to students and graders."""
         where = f"in {self.scope}" if self.scope is not None else "at module level"
-        return f"{self.resolved} (cell {self.cell}, line {self.line}, {where})"
+        return f"{self.resolved} (code cell {self.cell + 1}, line {self.line}, {where})"
 
 
 def find_forbidden_uses(sources: Sequence[str], forbidden: Sequence[str]) -> list[ForbiddenUse]:

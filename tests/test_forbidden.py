@@ -733,10 +733,10 @@ def test_forbidden_use_is_a_frozen_dataclass() -> None:
 
 def test_describe() -> None:
     assert ForbiddenUse(SIG, C2D, 3, 5, "conv2d").describe() == (
-        "scipy.signal.correlate2d (cell 3, line 5, in conv2d)"
+        "scipy.signal.correlate2d (code cell 4, line 5, in conv2d)"
     )
     assert ForbiddenUse(SIG, SIG, 0, 1, None).describe() == (
-        "scipy.signal (cell 0, line 1, at module level)"
+        "scipy.signal (code cell 1, line 1, at module level)"
     )
 
 
