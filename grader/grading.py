@@ -120,11 +120,40 @@ def _analyse(cells: Sequence[CodeCell], apis: Sequence[str]) -> tuple[list, dict
 
 
 def _taint_module_level(sources: Sequence[str], uses: list, tainted: dict[str, list]) -> dict:
-    """Extend the taint to names bound at module level (``conv2d = lambda a, k: correlate2d(
-    a, k)``, ``conv2d = partial(...)``, ``X_FILTERS = tf.constant(...)``) and to every top-level
-    definition or binding that refers to a tainted name, until nothing changes."""
-    tainted = {name: list(found) for name, found in tainted.items()}
-    references: dict[str, set[str]] = {}
+    """Refine the taint by what each top-level name is bound to *last*, as Python would.
+
+    A name counts only by its last binding (a student who tried scipy in an early cell and
+    then wrote ``conv2d`` by hand earns the points); names bound at module level
+    (``conv2d = lambda a, k: correlate2d(a, k)``, ``X_FILTERS = tf.constant(...)``) are
+    tainted by the uses in their own statement; and the taint spreads to every name whose
+    last binding refers to a tainted name, until nothing changes.
+    """
+    last = _last_bindings(sources)
+    result: dict[str, list] = {}
+    for name, (cell, statement, _) in last.items():
+        inside = [u for u in uses if u.cell == cell
+                  and statement.lineno <= u.line <= (statement.end_lineno or u.line)
+                  and (u.scope is None or u.scope == name)]
+        if inside:
+            result[name] = inside
+    for name, found in tainted.items():  # names the analyser saw but cannot locate (rare)
+        if name not in last:
+            result[name] = list(found)
+    changed = True
+    while changed:
+        changed = False
+        for name, (_, _, refers_to) in last.items():
+            reached = [u for other in refers_to & result.keys() - {name} for u in result[other]]
+            if reached and not set(reached) <= set(result.get(name, [])):
+                result[name] = list(dict.fromkeys(result.get(name, []) + reached))
+                changed = True
+    return result
+
+
+def _last_bindings(sources: Sequence[str]) -> dict[str, tuple[int, ast.stmt, set[str]]]:
+    """For each top-level name: the cell and statement that bind it last, and the names
+    that statement refers to."""
+    last: dict[str, tuple[int, ast.stmt, set[str]]] = {}
     for cell, source in enumerate(sources):
         try:
             module = ast.parse(source)
@@ -132,22 +161,9 @@ def _taint_module_level(sources: Sequence[str], uses: list, tainted: dict[str, l
             continue
         for statement in module.body:
             for name, node in _bindings(statement):
-                references.setdefault(name, set()).update(
-                    n.id for n in ast.walk(node) if isinstance(n, ast.Name))
-                direct = [u for u in uses if u.scope is None and u.cell == cell
-                          and statement.lineno <= u.line <= (statement.end_lineno or u.line)]
-                if direct and not isinstance(statement, (ast.FunctionDef, ast.ClassDef,
-                                                         ast.AsyncFunctionDef)):
-                    tainted.setdefault(name, []).extend(direct)
-    changed = True
-    while changed:
-        changed = False
-        for name, names in references.items():
-            reached = [u for other in names & tainted.keys() - {name} for u in tainted[other]]
-            if reached and not set(reached) <= set(tainted.get(name, [])):
-                tainted[name] = list(dict.fromkeys(tainted.get(name, []) + reached))
-                changed = True
-    return tainted
+                names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+                last[name] = (cell, statement, names)
+    return last
 
 
 def _bindings(statement: ast.stmt) -> list[tuple[str, ast.AST]]:

@@ -834,3 +834,33 @@ def test_tainted_scopes_accepts_uses_from_elsewhere() -> None:
 def test_tainted_scopes_with_broken_cells() -> None:
     sources = [*CONV_NOTEBOOK, "def broken(:", "def uses_conv():\n    return conv_layer(1, [])"]
     assert set(tainted(sources)) == {"conv2d", "conv_layer", "uses_conv"}
+
+
+# --- what grading makes of the uses: taint by each name's last binding ---------------------
+
+def _tainted(*cells: str) -> dict[str, list[str]]:
+    from grader.grading import forbidden_findings
+    from grader.notebook import CodeCell
+
+    code = [CodeCell(i, i, source) for i, source in enumerate(cells)]
+    return forbidden_findings(code, ["scipy.signal", "numpy.convolve"])[1]
+
+
+def test_module_level_bindings_are_tainted_and_spread() -> None:
+    tainted = _tainted("from scipy.signal import correlate2d as c2",
+                       "conv2d = lambda a, k: c2(a, k)\nKERNELS = c2([[1]], [[1]])",
+                       "def conv_layer(x):\n    return conv2d(x, x)\ndef relu(x):\n    return x")
+    assert set(tainted) == {"conv2d", "KERNELS", "conv_layer"}
+
+
+def test_a_later_hand_written_definition_clears_an_earlier_forbidden_one() -> None:
+    tainted = _tainted("import scipy.signal\ndef conv2d(a, k):\n    return scipy.signal.correlate2d(a, k)",
+                       "def conv_layer(x):\n    return conv2d(x, x)",
+                       "def conv2d(a, k):\n    return a")
+    assert "conv2d" not in tainted and "conv_layer" not in tainted
+
+
+def test_a_later_forbidden_definition_taints_an_earlier_clean_one() -> None:
+    tainted = _tainted("def conv2d(a, k):\n    return a",
+                       "import numpy as np\ndef conv2d(a, k):\n    return np.convolve(a, k)")
+    assert "conv2d" in tainted
