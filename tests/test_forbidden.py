@@ -839,7 +839,7 @@ def test_tainted_scopes_with_broken_cells() -> None:
 # --- what grading makes of the uses: taint by each name's last binding ---------------------
 
 def _tainted(*cells: str) -> dict[str, list[str]]:
-    from grader.grading import forbidden_findings
+    from grader.analysis import forbidden_findings
     from grader.notebook import CodeCell
 
     code = [CodeCell(i, i, source) for i, source in enumerate(cells)]

@@ -1,0 +1,102 @@
+"""Static analysis of submitted code: forbidden APIs, and the names whose code reaches them.
+
+Source is only parsed here, never run, so this happens in the grader's process. The
+analyser in ``grader.forbidden`` finds each use of a forbidden API; this module decides what
+a use costs: the top-level names (functions, classes, module-level bindings) whose *last*
+binding reaches one, directly or through other names of the notebook.
+"""
+
+from __future__ import annotations
+
+import ast
+import threading
+from collections.abc import Sequence
+
+from grader.forbidden import find_forbidden_uses, tainted_scopes
+from grader.notebook import CodeCell
+
+#: CPython 3.11's AST constructor is not thread-safe ("AST constructor recursion depth
+#: mismatch" under concurrent ast.parse), so static analysis runs one notebook at a time.
+_ANALYSIS_LOCK = threading.Lock()
+
+
+def forbidden_findings(cells: Sequence[CodeCell], apis: Sequence[str]) -> tuple[list, dict]:
+    """Static uses of forbidden APIs (read from source, never run) and the names they taint."""
+    if not apis:
+        return [], {}
+    with _ANALYSIS_LOCK:
+        return _analyse(cells, apis)
+
+
+def _analyse(cells: Sequence[CodeCell], apis: Sequence[str]) -> tuple[list, dict]:
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    transformer = TransformerManager()
+    sources = []
+    for cell in cells:
+        try:
+            sources.append(transformer.transform_cell(cell.source))
+        except Exception:  # noqa: BLE001 - unparseable cells are skipped by the analyser too
+            sources.append(cell.source)
+    uses = find_forbidden_uses(sources, apis)
+    reached = _taint_module_level(sources, uses, tainted_scopes(sources, uses))
+    tainted = {name: sorted({u.describe() for u in found}) for name, found in reached.items()}
+    return uses, tainted
+
+
+def _taint_module_level(sources: Sequence[str], uses: list, tainted: dict[str, list]) -> dict:
+    """Refine the taint by what each top-level name is bound to *last*, as Python would.
+
+    A name counts only by its last binding (a student who tried scipy in an early cell and
+    then wrote ``conv2d`` by hand earns the points); names bound at module level
+    (``conv2d = lambda a, k: correlate2d(a, k)``, ``X_FILTERS = tf.constant(...)``) are
+    tainted by the uses in their own statement; and the taint spreads to every name whose
+    last binding refers to a tainted name, until nothing changes.
+    """
+    last = _last_bindings(sources)
+    result: dict[str, list] = {}
+    for name, (cell, statement, _) in last.items():
+        inside = [u for u in uses if u.cell == cell
+                  and statement.lineno <= u.line <= (statement.end_lineno or u.line)
+                  and (u.scope is None or u.scope == name)]
+        if inside:
+            result[name] = inside
+    for name, found in tainted.items():  # names the analyser saw but cannot locate (rare)
+        if name not in last:
+            result[name] = list(found)
+    changed = True
+    while changed:
+        changed = False
+        for name, (_, _, refers_to) in last.items():
+            reached = [u for other in refers_to & result.keys() - {name} for u in result[other]]
+            if reached and not set(reached) <= set(result.get(name, [])):
+                result[name] = list(dict.fromkeys(result.get(name, []) + reached))
+                changed = True
+    return result
+
+
+def _last_bindings(sources: Sequence[str]) -> dict[str, tuple[int, ast.stmt, set[str]]]:
+    """For each top-level name: the cell and statement that bind it last, and the names
+    that statement refers to."""
+    last: dict[str, tuple[int, ast.stmt, set[str]]] = {}
+    for cell, source in enumerate(sources):
+        try:
+            module = ast.parse(source)
+        except (SyntaxError, ValueError, RecursionError):
+            continue
+        for statement in module.body:
+            for name, node in _bindings(statement):
+                names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+                last[name] = (cell, statement, names)
+    return last
+
+
+def _bindings(statement: ast.stmt) -> list[tuple[str, ast.AST]]:
+    """Top-level names a statement binds, each with the code that gives it its value."""
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [(statement.name, statement)]
+    if isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+        value = statement.value if statement.value is not None else statement
+        return [(n.id, value) for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+    return []
