@@ -17,19 +17,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from grader import wire
+from grader.events import Attempt, read_events
+from grader.harness import Harness, ProbePlan, parameters_injection
 from grader.notebook import CodeCell
 from grader.observations import CellRecord, Observations, ProbeRecord
 from grader.sandbox import CHILD_UID, Sandbox
 from grader.spec import Limits
 
-MAX_EVENTS_BYTES = 64 * 1024 * 1024
 MAX_FILE_BYTES = 1024 * 1024 * 1024
 MAX_PROCESSES = 512
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
@@ -46,46 +43,6 @@ BOOT = (
 )
 #: Variables the child may inherit; everything else (tokens, CI secrets) is dropped.
 PASSED_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One question to ask the child: call a function, read a value, or run a custom probe."""
-
-    key: str
-    kind: str  # call | value | custom
-    name: str
-    args: Any  # wire tree
-    kwargs: Any  # wire tree
-
-
-@dataclass
-class ProbePlan:
-    """The probes every submission answers, with the arrays their arguments refer to."""
-
-    probes: list[Probe] = field(default_factory=list)
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-@dataclass
-class Harness:
-    """What every submission's child gets besides its own cells (all instructor-made)."""
-
-    plan: ProbePlan = field(default_factory=ProbePlan)
-    custom_probes: str = ""  # source of the assignment's probe functions
-    prelude: str = ""  # source run before the first cell (e.g. capping training for grading)
-    home_files: dict[str, Path] = field(default_factory=dict)  # path under $HOME -> source file
-    parameters: dict[str, Any] = field(default_factory=dict)  # the grading profile's values
-
-
-def parameters_injection(cells: list[CodeCell], parameters: dict[str, Any]) -> dict | None:
-    """Where and what to inject: after the cell tagged "parameters", else before the first
-    cell (papermill's rule), so the grading profile overrides the notebook's defaults."""
-    if not parameters:
-        return None
-    tagged = next((c.index for c in cells if "parameters" in c.tags), None)
-    source = "\n".join(f"{name} = {value!r}" for name, value in parameters.items())
-    return {"after": tagged, "source": f"# injected by the grader (grading profile)\n{source}"}
 
 
 def child_environment(scratch: Path) -> dict[str, str]:
@@ -115,14 +72,6 @@ def _limit_resources(limits: Limits) -> None:
 #: A notebook whose process crashes is run again, without the cell or probe that crashed
 #: it, at most this many times in all: a segfault in question 2 must not zero question 5.
 MAX_ATTEMPTS = 4
-
-
-@dataclass
-class _Attempt:
-    """One run of the child; ``running`` is the cell or probe it was in when it ended."""
-
-    observations: Observations
-    running: tuple[str, int] | None = None
 
 
 def execute(
@@ -155,7 +104,7 @@ def execute(
 
 def _attempt(submission: str, cells: list[CodeCell], harness: Harness, limits: Limits,
              sandbox: Sandbox, budget: float, skip_cells: list[int],
-             skip_probes: list[int]) -> _Attempt:
+             skip_probes: list[int]) -> Attempt:
     scratch = Path(tempfile.mkdtemp(prefix="grader-run-"))
     events, arrays = (scratch.parent / f"{scratch.name}.{kind}" for kind in ("events", "arrays"))
     try:
@@ -164,7 +113,7 @@ def _attempt(submission: str, cells: list[CodeCell], harness: Harness, limits: L
             _write_job(scratch, cells, harness, limits, fds, skip_cells, skip_probes)
             sandbox.prepare(scratch)
             ending = _run_child(scratch, limits, sandbox, fds, max(budget, 1.0))
-        attempt = _read_events(submission, events, arrays, harness.plan, ending)
+        attempt = read_events(submission, events, arrays, harness.plan, ending)
         log = _log_tail(scratch.parent / f"{scratch.name}.log")
         if attempt.observations.ending != "completed":
             attempt.observations.log_tail = log
@@ -278,122 +227,3 @@ def _describe_exit(code: int) -> str:
             return "killed: the notebook used up its CPU time limit"
         return f"crashed: the notebook's process was killed by {name}"
     return f"crashed: the notebook's process exited with code {code}"
-
-
-def _read_events(submission: str, events_path: Path, arrays_path: Path, plan: ProbePlan,
-                 ending: str) -> _Attempt:
-    observations = Observations(submission=submission, ending=ending)
-    attempt = _Attempt(observations)
-    done = False
-    for event in _load_events(events_path):
-        kind = event.get("event")
-        if kind == "cell-start" and isinstance(event.get("index"), int):
-            attempt.running = ("cell", event["index"])
-        elif kind == "probe-start" and isinstance(event.get("number"), int):
-            attempt.running = ("probe", event["number"]) if event["number"] < len(plan.probes) \
-                else None
-        elif kind == "cell":
-            observations.cells.append(_cell_record(event))
-            attempt.running = None
-        elif kind == "probe":
-            record = _probe_record(event, arrays_path)
-            if record is not None:
-                observations.probes[record.key] = record
-            attempt.running = None
-        elif kind == "done":
-            done = True
-        elif kind == "prelude-error":
-            error = _error(event.get("error")) or {}
-            observations.problem = (f"the grader's setup code failed ({error.get('type')}: "
-                                    f"{error.get('message')}); please tell your instructor")
-    if not done and ending == "completed":
-        observations.ending = "crashed: the notebook's process exited (code 0) before grading finished"
-    for probe in plan.probes:
-        if probe.key not in observations.probes:
-            observations.probes[probe.key] = ProbeRecord(
-                key=probe.key, status="not-run",
-                error={"type": "NotRun", "message": _not_run_reason(observations)},
-            )
-    return attempt
-
-
-def _not_run_reason(observations: Observations) -> str:
-    finished = len(observations.cells)
-    where = f" after {finished} code cell{'s' if finished != 1 else ''} had finished"
-    return f"{observations.ending}{where}"
-
-
-def _load_events(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path, "rb") as handle:
-        data = handle.read(MAX_EVENTS_BYTES)
-    events = []
-    for line in data.splitlines():
-        try:
-            event = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            continue
-        if isinstance(event, dict):
-            events.append(event)
-    return events
-
-
-def _text(value: Any, limit: int = 20_000) -> str:
-    return value[:limit] if isinstance(value, str) else ""
-
-
-def _error(value: Any) -> dict[str, str] | None:
-    if not isinstance(value, dict):
-        return None
-    return {k: _text(value.get(k), 4000) for k in ("type", "message", "traceback")}
-
-
-def _cell_record(event: dict) -> CellRecord:
-    index = event.get("index")
-    shell, ignored = event.get("shell"), event.get("ignored")
-    return CellRecord(
-        index=index if isinstance(index, int) else -1,
-        status=_text(event.get("status"), 20) or "error",
-        seconds=float(event["seconds"]) if isinstance(event.get("seconds"), (int, float)) else 0.0,
-        output=_text(event.get("output")),
-        dropped=event["dropped"] if isinstance(event.get("dropped"), int) else 0,
-        shell=[_text(s, 300) for s in shell[:50]] if isinstance(shell, list) else [],
-        ignored=[_text(s, 300) for s in ignored[:50]] if isinstance(ignored, list) else [],
-        error=_error(event.get("error")),
-    )
-
-
-def _probe_record(event: dict, arrays_path: Path) -> ProbeRecord | None:
-    key, status = event.get("key"), event.get("status")
-    if not isinstance(key, str) or status not in ("ok", "error", "timeout", "undefined"):
-        return None
-    seconds = float(event["seconds"]) if isinstance(event.get("seconds"), (int, float)) else 0.0
-    if status != "ok":
-        return ProbeRecord(key=key, status=status, error=_error(event.get("error")), seconds=seconds)
-    try:
-        arrays = _probe_arrays(event, arrays_path)
-        value = wire.decode(event.get("value"), arrays)
-    except wire.WireFormatError as exc:
-        return ProbeRecord(key=key, status="error", seconds=seconds,
-                           error={"type": "InvalidResult", "message": str(exc), "traceback": ""})
-    return ProbeRecord(key=key, status="ok", value=value, seconds=seconds)
-
-
-def _probe_arrays(event: dict, arrays_path: Path) -> dict[str, np.ndarray]:
-    """The arrays of one result, read from the (offset, length) the child reported."""
-    where = event.get("arrays")
-    if where is None:
-        return {}
-    if (not isinstance(where, list) or len(where) != 2
-            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in where)):
-        raise wire.WireFormatError("bad location of result arrays")
-    offset, length = where
-    if length > wire.DEFAULT_LIMITS.max_total_bytes:
-        raise wire.WireFormatError(f"result of {length} bytes is over the size limit")
-    with open(arrays_path, "rb") as handle:
-        handle.seek(offset)
-        payload = handle.read(length)
-    if len(payload) != length:
-        raise wire.WireFormatError("result arrays are missing")
-    return wire.load_arrays(payload)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from grader import wire
 from grader.errors import PlanError
-from grader.executor import Harness, Probe, ProbePlan, parameters_injection
 from grader.files import atomic_write
+from grader.harness import Harness, Probe, ProbePlan, parameters_injection
 from grader.observations import ProbeRecord
 from grader.results import CheckInfo
 from grader.spec import Assignment, load_assignment

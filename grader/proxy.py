@@ -20,7 +20,7 @@ from typing import Any
 
 from grader import wire
 from grader.authoring import ProbeMissing, StudentError
-from grader.executor import Probe, ProbePlan
+from grader.harness import Probe, ProbePlan
 from grader.observations import ProbeRecord
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from grader.authoring import StudentError
-from grader.executor import MAX_ATTEMPTS, Harness, execute
+from grader.executor import MAX_ATTEMPTS, execute
+from grader.harness import Harness
 from grader.notebook import CodeCell
 from grader.proxy import LiveNamespace, ReplayNamespace
 from grader.spec import Limits

@@ -9,7 +9,8 @@ import pytest
 
 from grader import sandbox as sandbox_module
 from grader.authoring import StudentError
-from grader.executor import Harness, execute
+from grader.executor import execute
+from grader.harness import Harness
 from grader.notebook import CodeCell
 from grader.proxy import LiveNamespace, ReplayNamespace
 from grader.sandbox import SandboxUnavailableError, detect

@@ -1,0 +1,149 @@
+"""Reading what a child reported: untrusted event lines and result arrays, validated.
+
+The child appends JSON lines to one inherited file and result arrays to another. Anything
+in them may have been written by student code, so each field is type-checked and
+size-capped here, and arrays are read only at the (offset, length) an event names, through
+``grader.wire``'s checks. A malformed line is skipped; a malformed result becomes an error.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader import wire
+from grader.harness import ProbePlan
+from grader.observations import CellRecord, Observations, ProbeRecord
+
+MAX_EVENTS_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class Attempt:
+    """One run of the child; ``running`` is the cell or probe it was in when it ended."""
+
+    observations: Observations
+    running: tuple[str, int] | None = None
+
+
+def read_events(submission: str, events_path: Path, arrays_path: Path, plan: ProbePlan,
+                 ending: str) -> Attempt:
+    observations = Observations(submission=submission, ending=ending)
+    attempt = Attempt(observations)
+    done = False
+    for event in _load_events(events_path):
+        kind = event.get("event")
+        if kind == "cell-start" and isinstance(event.get("index"), int):
+            attempt.running = ("cell", event["index"])
+        elif kind == "probe-start" and isinstance(event.get("number"), int):
+            attempt.running = ("probe", event["number"]) if event["number"] < len(plan.probes) \
+                else None
+        elif kind == "cell":
+            observations.cells.append(_cell_record(event))
+            attempt.running = None
+        elif kind == "probe":
+            record = _probe_record(event, arrays_path)
+            if record is not None:
+                observations.probes[record.key] = record
+            attempt.running = None
+        elif kind == "done":
+            done = True
+        elif kind == "prelude-error":
+            error = _error(event.get("error")) or {}
+            observations.problem = (f"the grader's setup code failed ({error.get('type')}: "
+                                    f"{error.get('message')}); please tell your instructor")
+    if not done and ending == "completed":
+        observations.ending = "crashed: the notebook's process exited (code 0) before grading finished"
+    for probe in plan.probes:
+        if probe.key not in observations.probes:
+            observations.probes[probe.key] = ProbeRecord(
+                key=probe.key, status="not-run",
+                error={"type": "NotRun", "message": _not_run_reason(observations)},
+            )
+    return attempt
+
+
+def _not_run_reason(observations: Observations) -> str:
+    finished = len(observations.cells)
+    where = f" after {finished} code cell{'s' if finished != 1 else ''} had finished"
+    return f"{observations.ending}{where}"
+
+
+def _load_events(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_EVENTS_BYTES)
+    events = []
+    for line in data.splitlines():
+        try:
+            event = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    return events
+
+
+def _text(value: Any, limit: int = 20_000) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _error(value: Any) -> dict[str, str] | None:
+    if not isinstance(value, dict):
+        return None
+    return {k: _text(value.get(k), 4000) for k in ("type", "message", "traceback")}
+
+
+def _cell_record(event: dict) -> CellRecord:
+    index = event.get("index")
+    shell, ignored = event.get("shell"), event.get("ignored")
+    return CellRecord(
+        index=index if isinstance(index, int) else -1,
+        status=_text(event.get("status"), 20) or "error",
+        seconds=float(event["seconds"]) if isinstance(event.get("seconds"), (int, float)) else 0.0,
+        output=_text(event.get("output")),
+        dropped=event["dropped"] if isinstance(event.get("dropped"), int) else 0,
+        shell=[_text(s, 300) for s in shell[:50]] if isinstance(shell, list) else [],
+        ignored=[_text(s, 300) for s in ignored[:50]] if isinstance(ignored, list) else [],
+        error=_error(event.get("error")),
+    )
+
+
+def _probe_record(event: dict, arrays_path: Path) -> ProbeRecord | None:
+    key, status = event.get("key"), event.get("status")
+    if not isinstance(key, str) or status not in ("ok", "error", "timeout", "undefined"):
+        return None
+    seconds = float(event["seconds"]) if isinstance(event.get("seconds"), (int, float)) else 0.0
+    if status != "ok":
+        return ProbeRecord(key=key, status=status, error=_error(event.get("error")), seconds=seconds)
+    try:
+        arrays = _probe_arrays(event, arrays_path)
+        value = wire.decode(event.get("value"), arrays)
+    except wire.WireFormatError as exc:
+        return ProbeRecord(key=key, status="error", seconds=seconds,
+                           error={"type": "InvalidResult", "message": str(exc), "traceback": ""})
+    return ProbeRecord(key=key, status="ok", value=value, seconds=seconds)
+
+
+def _probe_arrays(event: dict, arrays_path: Path) -> dict[str, np.ndarray]:
+    """The arrays of one result, read from the (offset, length) the child reported."""
+    where = event.get("arrays")
+    if where is None:
+        return {}
+    if (not isinstance(where, list) or len(where) != 2
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in where)):
+        raise wire.WireFormatError("bad location of result arrays")
+    offset, length = where
+    if length > wire.DEFAULT_LIMITS.max_total_bytes:
+        raise wire.WireFormatError(f"result of {length} bytes is over the size limit")
+    with open(arrays_path, "rb") as handle:
+        handle.seek(offset)
+        payload = handle.read(length)
+    if len(payload) != length:
+        raise wire.WireFormatError("result arrays are missing")
+    return wire.load_arrays(payload)
