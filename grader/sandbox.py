@@ -111,6 +111,9 @@ def bubblewrap_arguments(scratch: Path, unprivileged: bool = False) -> list[str]
             args += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             args += ["--ro-bind", str(path), str(path)]
+    # the private /tmp first: what is bound below it later (a virtualenv or a checkout under
+    # /tmp, the scratch folder) stays visible on top of it
+    args += ["--size", str(TMP_BYTES), "--perms", "1777", "--tmpfs", "/tmp"]
     args += ["--perms", "0755", "--dir", "/etc"]
     for name in ETC_FILES:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
@@ -123,7 +126,7 @@ def bubblewrap_arguments(scratch: Path, unprivileged: bool = False) -> list[str]
     for folder in ("/sys", "/sys/devices", "/sys/devices/system"):
         args += ["--perms", "0755", "--dir", folder]
     args += ["--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu",
-             "--dev", "/dev", "--proc", "/proc", "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
+             "--dev", "/dev", "--proc", "/proc",
              "--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
     return args
 
