@@ -16,8 +16,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from grader import wire
 from grader.events import Attempt, read_events
@@ -112,11 +114,10 @@ def _attempt(submission: str, cells: list[CodeCell], harness: Harness, limits: L
             fds = (event_file.fileno(), array_file.fileno())
             _write_job(scratch, cells, harness, limits, fds, skip_cells, skip_probes)
             sandbox.prepare(scratch)
-            ending = _run_child(scratch, limits, sandbox, fds, max(budget, 1.0))
+            ending, output = _run_child(scratch, limits, sandbox, fds, max(budget, 1.0))
         attempt = read_events(submission, events, arrays, harness.plan, ending)
-        log = _log_tail(scratch.parent / f"{scratch.name}.log")
         if attempt.observations.ending != "completed":
-            attempt.observations.log_tail = log
+            attempt.observations.log_tail = output
         return attempt
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -172,39 +173,49 @@ def _write_job(scratch: Path, cells: list[CodeCell], harness: Harness, limits: L
 
 
 def _run_child(scratch: Path, limits: Limits, sandbox: Sandbox, fds: tuple[int, int],
-               budget: float) -> str:
-    """Start the child, wait for it within the notebook's time limit, reap its group."""
+               budget: float) -> tuple[str, str]:
+    """Start the child, wait for it within its time budget, reap its group.
+
+    Returns how it ended and the tail of its raw output (crash messages). That output goes
+    through a pipe of which only the last few kilobytes are kept: a notebook writing
+    gigabytes to its file descriptors fills neither memory nor disk.
+    """
     command = [sys.executable, "-I", "-c", BOOT, PACKAGE_PARENT, str(scratch / "job.json")]
     env = child_environment(scratch)
     if sandbox.drop_privileges:
         env["GRADER_CHILD_UID"] = str(CHILD_UID)
-    with open(scratch.parent / f"{scratch.name}.log", "wb") as log:
-        process = subprocess.Popen(
-            sandbox.wrap(command, scratch), cwd=scratch, env=env, stdin=subprocess.DEVNULL,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, pass_fds=fds,
-            preexec_fn=lambda: _limit_resources(limits),
-        )
-        try:
-            code = process.wait(timeout=budget)
-            ending = _describe_exit(code)
-        except subprocess.TimeoutExpired:
-            _kill_group(process.pid)
-            process.wait()
-            ending = f"killed: the notebook exceeded its time limit of {limits.notebook_timeout:g} s"
-        _kill_group(process.pid)
-    return ending
-
-
-def _log_tail(path: Path, limit: int = 3000) -> str:
-    """The end of what the child wrote to its real stdout/stderr (crash messages)."""
+    process = subprocess.Popen(
+        sandbox.wrap(command, scratch), cwd=scratch, env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, pass_fds=fds,
+        preexec_fn=lambda: _limit_resources(limits),
+    )
+    tail = _OutputTail(process.stdout)
     try:
-        with open(path, "rb") as handle:
-            handle.seek(max(0, path.stat().st_size - limit))
-            return handle.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    finally:
-        path.unlink(missing_ok=True)
+        ending = _describe_exit(process.wait(timeout=budget))
+    except subprocess.TimeoutExpired:
+        _kill_group(process.pid)
+        process.wait()
+        ending = f"killed: the notebook exceeded its time limit of {limits.notebook_timeout:g} s"
+    _kill_group(process.pid)
+    return ending, tail.text()
+
+
+class _OutputTail:
+    """Drains a pipe in a thread, keeping only its last ``limit`` bytes."""
+
+    def __init__(self, pipe: Any, limit: int = 3000) -> None:
+        self.pipe, self.limit, self.kept = pipe, limit, b""
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self) -> None:
+        for chunk in iter(lambda: self.pipe.read1(65536), b""):
+            self.kept = (self.kept + chunk)[-self.limit:]
+
+    def text(self) -> str:
+        self.thread.join(timeout=5)
+        self.pipe.close()
+        return self.kept.decode("utf-8", "replace")
 
 
 def _kill_group(pid: int) -> None:

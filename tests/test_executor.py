@@ -202,3 +202,16 @@ def test_provided_files_are_copies_under_home(tmp_path):
     observations = execute("t", [CodeCell(0, 0, source)], harness, FAST)
     assert ReplayNamespace("student", observations.probes).value("content") == "dataset"
     assert data.read_bytes() == b"dataset"
+
+
+def test_output_written_below_python_is_drained_not_stored():
+    source = "import os\nfor _ in range(3000):\n    os.write(1, b'z' * 100_000)\nx = 1"
+    obs, student = run([source], [lambda ns: ns.value("x")])
+    assert student.value("x") == 1
+    assert obs.log_tail == ""  # completed normally: nothing to report
+
+
+def test_crash_output_is_kept_for_feedback():
+    obs, _ = run(["import os, sys\nsys.stderr.write('Fatal: boom\\n'); sys.stderr.flush()\n"
+                  "os.write(2, b'last words')\nos._exit(3)"] * 4)
+    assert obs.ending.startswith("crashed") and "last words" in obs.log_tail
