@@ -85,10 +85,15 @@ def list_assignments() -> None:
 @click.option("--force", is_flag=True,
               help="Regrade every submission, even those a previous (interrupted) run of the "
                    "same spec in --out already finished.")
+@click.option("--junit", type=click.Path(path_type=Path), default=None,
+              help="Also write JUnit XML here (a testcase per check, points as properties).")
+@click.option("--fail-under", type=float, default=None, metavar="SCORE",
+              help="Exit 1 when a submission scores below SCORE points (for CI).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or table.")
 @_fail_cleanly
 def grade(assignment: str, paths: tuple[Path, ...], out: Path, jobs: int, seed: int | None,
-          only: tuple[str, ...], sandbox: str, force: bool, quiet: bool) -> None:
+          only: tuple[str, ...], sandbox: str, force: bool, junit: Path | None,
+          fail_under: float | None, quiet: bool) -> None:
     """Grade the notebooks in PATHS (files or folders) for ASSIGNMENT.
 
     Exits 0 when grading completed, whatever the scores; non-zero only when the grader
@@ -114,6 +119,29 @@ def grade(assignment: str, paths: tuple[Path, ...], out: Path, jobs: int, seed: 
         Console().print(summary_table(run.results, f"{spec.name} (seed {run.seed})"))
     click.echo(f"graded {len(run.results)} submission(s); results in {out}/ "
                f"(gradebook.csv, submissions/*/results.json)")
+    _report_for_ci(run, junit)
+    low = [r for r in run.results if fail_under is not None and r.score < fail_under]
+    if low:
+        names = ", ".join(f"{r.submission} ({r.score:.4g})" for r in low)
+        raise click.ClickException(f"below --fail-under {fail_under:g}: {names}")
+
+
+def _report_for_ci(run, junit: Path | None) -> None:  # noqa: ANN001 - a GradeRun
+    """JUnit XML when asked; on GitHub Actions, a job summary and annotations."""
+    import os
+
+    from grader.reporters import github_annotations, junit_xml, markdown_summary
+
+    if junit is not None:
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        junit.write_text(junit_xml(run.results), encoding="utf-8")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(markdown_summary(run.results, f"{run.assignment.title}") + "\n")
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        for line in github_annotations(run.results):
+            click.echo(line)
 
 
 def _warn_without_isolation(mode: str) -> None:

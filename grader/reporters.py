@@ -97,3 +97,72 @@ def summary_table(results: Sequence[SubmissionResult], title: str) -> Any:
         table.add_row(result.submission, f"{result.score:.4g}/{result.max_score:g}", lost,
                       note if len(note) <= 60 else note[:57] + "...")
     return table
+
+
+def junit_xml(results: Sequence[SubmissionResult]) -> str:
+    """JUnit XML for CI systems: a suite per submission, a testcase per check, points as
+    properties; a submission that could not be graded is one errored testcase."""
+    from xml.etree import ElementTree as ET
+
+    root = ET.Element("testsuites", name="grader")
+    for result in sorted(results, key=lambda r: r.submission):
+        failures = sum(not c.passed for c in result.checks)
+        suite = ET.SubElement(root, "testsuite", name=result.submission,
+                              tests=str(len(result.checks) or 1), failures=str(failures),
+                              errors="1" if result.problem else "0")
+        properties = ET.SubElement(suite, "properties")
+        for name, value in (("score", result.score), ("max_score", result.max_score)):
+            ET.SubElement(properties, "property", name=name, value=f"{value:g}")
+        if result.problem:
+            case = ET.SubElement(suite, "testcase", name="notebook", classname=result.assignment)
+            ET.SubElement(case, "error", message=result.problem[:500]).text = result.problem
+        for check in result.checks:
+            case = ET.SubElement(suite, "testcase", name=check.check.name,
+                                 classname=f"{result.assignment}.{check.check.question}")
+            points = ET.SubElement(case, "properties")
+            ET.SubElement(points, "property", name="points", value=f"{check.earned:g}")
+            ET.SubElement(points, "property", name="max_points", value=f"{check.check.points:g}")
+            if not check.passed:
+                first = check.message.splitlines()[0] if check.message else "failed"
+                ET.SubElement(case, "failure", message=first[:500]).text = check.message
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def markdown_summary(results: Sequence[SubmissionResult], title: str) -> str:
+    """A Markdown summary (GitHub's job summary): scores per question and failing checks."""
+    lines = [f"## {title}", ""]
+    for result in sorted(results, key=lambda r: r.submission):
+        lines += [f"### {result.submission}: {result.score:.4g} / {result.max_score:g}", ""]
+        if result.problem:
+            lines += [f"**Could not grade:** {result.problem}", ""]
+        lines += ["| question | points |", "|---|---|"]
+        lines += [f"| {q.title} | {q.earned:.3g} / {q.possible:g} |" for q in result.questions]
+        failing = [c for c in result.checks if not c.passed]
+        if failing:
+            lines += ["", "<details><summary>failing checks</summary>", ""]
+            lines += [f"- **{c.check.name}**: {_one_line(c.message)}" for c in failing[:50]]
+            lines += ["", "</details>"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def github_annotations(results: Sequence[SubmissionResult]) -> list[str]:
+    """Workflow commands that show failed checks as annotations of the notebook file."""
+    annotations = []
+    for result in results:
+        for check in (c for c in result.checks if not c.passed):
+            title = _escape(f"{check.check.question}: {check.check.name}", title=True)
+            annotations.append(f"::error file={result.path},title={title}::"
+                               f"{_escape(_one_line(check.message))}")
+    return annotations
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    first = (text or "failed").splitlines()[0]
+    return first if len(first) <= limit else first[: limit - 3] + "..."
+
+
+def _escape(text: str, title: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if title else text

@@ -175,3 +175,28 @@ def test_rerun_resumes_an_interrupted_batch_and_force_regrades(tmp_path, monkeyp
     executed.clear()
     assert run("grade", "convolve-by-hand", *paths, "--out", str(out), "--force", "-q").exit_code == 0
     assert sorted(executed) == ["partly-correct", "syntax-error"]
+
+
+def test_ci_outputs_junit_summary_annotations_and_fail_under(tmp_path, monkeypatch):
+    from xml.etree import ElementTree as ET
+
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    junit = tmp_path / "junit.xml"
+    paths = [str(EXAMPLES / "reference.ipynb"), str(EXAMPLES / "syntax-error.ipynb")]
+    result = run("grade", "convolve-by-hand", *paths, "--seed", "4", "--out", str(tmp_path / "o"),
+                 "--junit", str(junit), "--fail-under", "19.5", "-q")
+    assert result.exit_code == 1 and "syntax-error (19)" in result.output
+    assert "::error file=" in result.output and "title=relu%3A" in result.output
+    suites = {s.get("name"): s for s in ET.parse(junit).getroot()}
+    assert suites["syntax-error"].get("failures") == "3"
+    assert suites["reference"].get("failures") == "0"
+    case = suites["syntax-error"].find("testcase[failure]")
+    assert case.get("classname") == "convolve-by-hand.relu"
+    assert "relu is not defined" in case.find("failure").get("message")
+    text = summary.read_text()
+    assert "### syntax-error: 19 / 20" in text and "| ReLU | 0 / 1 |" in text
+    passing = run("grade", "convolve-by-hand", paths[0], "--seed", "4", "--out",
+                  str(tmp_path / "p"), "--fail-under", "20", "-q")
+    assert passing.exit_code == 0
