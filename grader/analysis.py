@@ -86,9 +86,21 @@ def _last_bindings(sources: Sequence[str]) -> dict[str, tuple[int, ast.stmt, set
             continue
         for statement in module.body:
             for name, node in _bindings(statement):
-                names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-                last[name] = (cell, statement, names)
+                last[name] = (cell, statement, _free_names(node))
     return last
+
+
+def _free_names(node: ast.AST) -> set[str]:
+    """Names read in ``node`` that it does not bind itself (parameters, local variables):
+    a parameter called ``conv2d`` is not the notebook's ``conv2d``."""
+    read = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    bound = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
+             and isinstance(n.ctx, (ast.Store, ast.Del))}
+    bound |= {a.arg for n in ast.walk(node) if isinstance(n, ast.arguments)
+              for a in (*n.posonlyargs, *n.args, *n.kwonlyargs, n.vararg, n.kwarg) if a}
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        bound.discard(node.name)
+    return read - bound
 
 
 def _bindings(statement: ast.stmt) -> list[tuple[str, ast.AST]]:

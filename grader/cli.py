@@ -96,8 +96,9 @@ def grade(assignment: str, paths: tuple[Path, ...], out: Path, jobs: int, seed: 
           fail_under: float | None, quiet: bool) -> None:
     """Grade the notebooks in PATHS (files or folders) for ASSIGNMENT.
 
-    Exits 0 when grading completed, whatever the scores; non-zero only when the grader
-    itself could not grade (bad arguments, unknown assignment, broken spec). Rerunning into
+    Exits 0 when grading completed, whatever the scores (unless --fail-under is given);
+    non-zero when the grader itself could not grade (bad arguments, unknown assignment,
+    broken spec). Rerunning into
     the same --out resumes: submissions already finished there are not run again.
     """
     from grader.grading import GradeOptions

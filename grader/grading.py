@@ -23,7 +23,7 @@ from grader.executor import execute
 from grader.files import atomic_write
 from grader.notebook import read_code_cells
 from grader.observations import Observations
-from grader.plan import Plan, make_plan
+from grader.plan import Plan, make_plan, plan_id
 from grader.reporters import write_gradebook, write_results_json
 from grader.results import SubmissionResult
 from grader.sandbox import Sandbox
@@ -96,10 +96,12 @@ def observe(assignment: Assignment, plan: Plan, submission: Submission,
     try:
         cells = read_code_cells(submission.path, int(limits.max_notebook_mb * 2**20))
     except NotebookError as exc:
-        return Observations(submission=submission.name, problem=str(exc), ending="not run")
+        return Observations(submission=submission.name, problem=str(exc), ending="not run",
+                            plan_id=plan_id(assignment, plan.seed))
     uses, tainted = forbidden_findings(cells, assignment.forbidden.apis)
     observations = execute(submission.name, cells, plan.harness(assignment), limits, sandbox)
     observations.forbidden, observations.tainted = uses, tainted
+    observations.plan_id = plan_id(assignment, plan.seed)
     observations.timings["total"] = round(time.perf_counter() - started, 4)
     return observations
 
@@ -123,6 +125,7 @@ def grade(
 ) -> GradeRun:
     """Grade every notebook under ``paths``; results land in ``options.out`` as they finish."""
     submissions = discover(paths)
+    options.out = options.out.resolve()
     sandbox = detect_sandbox(options.sandbox)
     previous = _resumable(options, assignment)
     seed = previous["seed"] if previous else options.seed
@@ -133,7 +136,8 @@ def grade(
     _write_manifest(run, submissions, previous)
     if on_start:
         on_start(len(submissions))
-    done = [s for s in submissions if previous and _finished(options.out, s)]
+    current = plan_id(assignment, seed)
+    done = [s for s in submissions if previous and _finished(options.out, s, current)]
     for submission in done:  # resumed: scored again from stored observations, not re-run
         observations = Observations.load(options.out / "submissions" / submission.name)
         run.results.append(_finish(assignment, plan, submission, observations, options,
@@ -166,9 +170,15 @@ def _resumable(options: GradeOptions, assignment: Assignment) -> dict | None:
     return manifest if same else None
 
 
-def _finished(out: Path, submission: Submission) -> bool:
+def _finished(out: Path, submission: Submission, current_plan: str) -> bool:
+    """Finished by this same plan (an older run's leftovers are graded again)."""
     folder = out / "submissions" / submission.name
-    return (folder / "results.json").is_file() and (folder / "observations.json").is_file()
+    if not (folder / "results.json").is_file():
+        return False
+    try:
+        return Observations.load(folder).plan_id == current_plan
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def rescore(out: Path, selection: Selection | None = None,
@@ -176,13 +186,13 @@ def rescore(out: Path, selection: Selection | None = None,
     """Score a finished run again from its stored observations, with the current spec.
 
     Nothing is executed again: a change of points, thresholds or messages applies to every
-    submission in seconds. Checks that need a probe the run did not make fail with a message
-    saying the notebook must be graded again.
+    submission in seconds. Checks that need a probe the run did not make (new checks or new
+    inputs) fail as "not planned": grade those notebooks again instead.
     """
     from grader.spec import load_assignment
 
     manifest = _read_manifest(out)
-    assignment = load_assignment(manifest["assignment"])
+    assignment = load_assignment(manifest.get("assignment_folder") or manifest["assignment"])
     plan = make_plan(assignment, int(manifest["seed"]), cache=out / ".plan")
     options = GradeOptions(out=out, seed=plan.seed, selection=selection or Selection())
     run = GradeRun(assignment, plan.seed, out)
@@ -228,6 +238,7 @@ def _write_manifest(run: GradeRun, submissions: Sequence[Submission],
     known.update({s.name: str(s.path) for s in submissions})
     manifest = {
         "assignment": run.assignment.name,
+        "assignment_folder": str(run.assignment.folder),
         "spec_fingerprint": run.assignment.fingerprint(),
         "seed": run.seed,
         "grader_version": __version__,

@@ -100,7 +100,7 @@ def _code_sources(cells: list, name: str) -> list[tuple[int, str, tuple[str, ...
         if isinstance(source, list) and all(isinstance(s, str) for s in source):
             source = "".join(source)
         if not isinstance(source, str):
-            raise NotebookError(f"{name}: cell {i} has a malformed source field")
+            raise NotebookError(f"{name}: cell {i + 1} has a malformed source field")
         sources.append((i, source, _tags(cell)))
     return sources
 

@@ -54,6 +54,7 @@ class Observations:
     tainted: dict[str, list[str]] = field(default_factory=dict)  # name -> forbidden uses reached
     ending: str = "completed"  # how the child ended: completed | crashed ... | killed ...
     log_tail: str = ""  # end of the child's raw output when it did not complete (crash text)
+    plan_id: str = ""  # which plan (spec fingerprint and seed) the probes answered
     timings: dict[str, float] = field(default_factory=dict)
 
     def save(self, folder: Path) -> None:
@@ -84,6 +85,7 @@ class Observations:
             tainted=data["tainted"],
             ending=data["ending"],
             log_tail=data.get("log_tail", ""),
+            plan_id=data.get("plan_id", ""),
             timings=data["timings"],
         )
 

@@ -75,17 +75,23 @@ class Plan:
 def make_plan(assignment: Assignment, seed: int, cache: Path | None = None) -> Plan:
     """The plan for ``seed``, from ``cache`` when the spec, checks and reference are unchanged."""
     folder = (cache or Path(tempfile.mkdtemp(prefix="grader-plan-")))
-    folder = folder / f"{assignment.name}-{assignment.fingerprint()}-{seed}"
+    folder = folder / plan_id(assignment, seed)
     if not (folder / "plan.json").is_file():
         _run_planner(assignment, seed, folder)
     return Plan.load(folder)
 
 
+def plan_id(assignment: Assignment, seed: int) -> str:
+    """Names a plan: observations answer the probes of exactly one plan."""
+    return f"{assignment.name}-{assignment.fingerprint()}-{seed}"
+
+
 def _run_planner(assignment: Assignment, seed: int, folder: Path) -> None:
-    command = [sys.executable, "-m", "grader.plan", str(assignment.folder), str(seed), str(folder)]
+    command = [sys.executable, "-m", "grader.plan", str(assignment.folder), str(seed),
+               str(folder.resolve())]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=PLAN_TIMEOUT,
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, cwd=assignment.folder)
     except subprocess.TimeoutExpired as exc:
         raise PlanError(f"running the checks on the reference took over {PLAN_TIMEOUT:g} s") from exc
     if done.returncode != 0:
@@ -164,6 +170,10 @@ def _load_module(path: Path):  # noqa: ANN202 - a module object
 def _fail_on_reference_errors(events_path: Path) -> None:
     for line in events_path.read_text(encoding="utf-8").splitlines():
         event = json.loads(line)
+        if event.get("event") == "prelude-error":
+            error = event.get("error") or {}
+            raise PlanError(f"the assignment's prelude or [parameters] failed: "
+                            f"{error.get('type')}: {error.get('message')}")
         if event.get("event") == "cell" and event["status"] != "ok":
             error = event.get("error") or {}
             raise PlanError(f"reference code cell {event['index'] + 1} failed: "

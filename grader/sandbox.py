@@ -34,6 +34,18 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group",
              "nsswitch.conf", "hosts", "fonts", "alternatives", "ssl", "mime.types")
 MODES = ("auto", "strict", "off")
+#: The trial run: a child as real as can be without a notebook (same identity, same imports),
+#: which must also find the network unreachable.
+TRIAL = (
+    "import os, sys\n"
+    "uid = os.environ.get('GRADER_CHILD_UID')\n"
+    "if uid:\n"
+    "    os.setgroups([]); os.setgid(int(uid)); os.setuid(int(uid))\n"
+    "sys.path.insert(0, sys.argv[1])\n"
+    "import numpy, IPython.core.interactiveshell, grader.child.runner, socket\n"
+    "if socket.socket().connect_ex(('1.1.1.1', 53)) == 0:\n"
+    "    sys.exit('the network is reachable from the sandbox')\n"
+)
 #: The child's private /tmp is memory: capped so that filling it cannot exhaust the host.
 TMP_BYTES = 256 * 1024 * 1024
 
@@ -156,10 +168,13 @@ def _bubblewrap_problem() -> str | None:
     with tempfile.TemporaryDirectory(prefix="grader-sandbox-check-") as scratch:
         sandbox = Sandbox("bubblewrap", drop_privileges=os.geteuid() == 0)
         sandbox.prepare(Path(scratch))
-        probe = "import socket; socket.socket().connect_ex(('1.1.1.1', 53))"
-        command = sandbox.wrap([sys.executable, "-I", "-c", probe], Path(scratch))
+        command = [sys.executable, "-I", "-c", TRIAL, str(PACKAGE_DIR.parent)]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": scratch}
+        if sandbox.drop_privileges:
+            env["GRADER_CHILD_UID"] = str(CHILD_UID)
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+            done = subprocess.run(sandbox.wrap(command, Path(scratch)), capture_output=True,
+                                  text=True, timeout=60, env=env, cwd=scratch)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return f"bubblewrap could not start: {exc}"
     if done.returncode != 0:

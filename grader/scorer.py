@@ -145,7 +145,9 @@ def run_checks(assignment: Assignment, student: Any, reference: Any, seed: int,
         "-o", "console_output_style=classic",
     ]
     sink = io.StringIO()
-    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+    # pytest reads the working folder; the assignment's is one that certainly exists
+    with contextlib.chdir(assignment.folder), contextlib.redirect_stdout(sink), \
+            contextlib.redirect_stderr(sink):
         code = pytest.main(args, plugins=[plugin])
     if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         plugin.run.problems.append(f"pytest could not run the checks:\n{sink.getvalue()[-3000:]}")

@@ -162,7 +162,7 @@ def _build(folder: Path, data: dict) -> Assignment:
     )
     assignment = Assignment(
         name=name,
-        title=section.get("title", name),
+        title=_string(section.get("title", name), "[assignment] title", name),
         folder=folder,
         notebook=_file(folder, section.get("notebook", f"{name}.ipynb"), name, must_exist=False),
         reference=_file(folder, section.get("reference", f"../../reference/{name}.ipynb"), name),
@@ -220,11 +220,22 @@ def _check_keys(data: dict, name: str) -> None:
                 raise SpecError(name, f"unknown key(s) {sorted(unknown)} in [{key}] of {SPEC_FILE}")
 
 
+INTEGER_LIMITS = ("memory_mb", "max_output_chars")
+
+
 def _limits(table: dict, name: str) -> Limits:
     for key, value in table.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpecError(name, f"[limits] {key} must be a number, got {value!r}")
+        if key in INTEGER_LIMITS and not isinstance(value, int):
+            raise SpecError(name, f"[limits] {key} must be a whole number, got {value!r}")
     return Limits(**table)
+
+
+def _string(value: object, what: str, name: str) -> str:
+    if not isinstance(value, str):
+        raise SpecError(name, f"{what} must be a string, got {value!r}")
+    return value
 
 
 def _strings(value: object, what: str, name: str) -> tuple[str, ...]:
@@ -247,7 +258,9 @@ def _table(data: dict, key: str, name: str) -> dict:
     return value
 
 
-def _file(folder: Path, relative: str, name: str, must_exist: bool = True) -> Path:
+def _file(folder: Path, relative: object, name: str, must_exist: bool = True) -> Path:
+    if not isinstance(relative, str) or not relative:
+        raise SpecError(name, f"file names in {SPEC_FILE} must be strings, got {relative!r}")
     path = (folder / relative).resolve()
     if must_exist and not path.is_file():
         raise SpecError(name, f"file {relative!r} named in {SPEC_FILE} does not exist ({path})")

@@ -143,8 +143,14 @@ class Unsupported:
 
 
 def decode(tree: Any, arrays: dict[str, np.ndarray], limits: Limits = DEFAULT_LIMITS) -> Any:
-    """Decode a tree produced by ``encode`` (possibly by untrusted code)."""
-    return Decoder(arrays, limits).decode(tree)
+    """Decode a tree produced by ``encode`` (possibly by untrusted code); any malformation
+    is a WireFormatError, never another exception."""
+    try:
+        return Decoder(arrays, limits).decode(tree)
+    except WireFormatError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        raise WireFormatError(f"malformed value: {type(exc).__name__}") from exc
 
 
 def save_arrays(arrays: dict[str, np.ndarray]) -> bytes:

@@ -864,3 +864,10 @@ def test_a_later_forbidden_definition_taints_an_earlier_clean_one() -> None:
     tainted = _tainted("def conv2d(a, k):\n    return a",
                        "import numpy as np\ndef conv2d(a, k):\n    return np.convolve(a, k)")
     assert "conv2d" in tainted
+
+
+def test_a_parameter_named_like_a_tainted_function_does_not_spread_the_taint() -> None:
+    tainted = _tainted("import numpy as np\ndef conv2d(a, k):\n    return np.convolve(a, k)",
+                       "def apply(conv2d, x):\n    return conv2d(x)\n"
+                       "def local(x):\n    conv2d = abs\n    return conv2d(x)")
+    assert "conv2d" in tainted and "apply" not in tainted and "local" not in tainted

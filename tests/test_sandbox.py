@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -40,15 +41,15 @@ def observe(source: str, name: str, sandbox) -> object:
     return ReplayNamespace("student", observations.probes).value(name)
 
 
-PROBE = f"""
+PROBE = """
 import os, socket
-facts = {{"uid": os.getuid()}}
+facts = {"uid": os.getuid()}
 try:
     socket.create_connection(("1.1.1.1", 53), timeout=2)
     facts["network"] = "open"
 except OSError as error:
     facts["network"] = type(error).__name__
-for label, path in [("reference", {str(REFERENCE)!r}), ("shadow", "/etc/shadow"),
+for label, path in [("reference", REFERENCE_PATH), ("shadow", "/etc/shadow"),
                     ("home", os.path.expanduser("~root/.bashrc"))]:
     try:
         open(path).read(1)
@@ -56,7 +57,7 @@ for label, path in [("reference", {str(REFERENCE)!r}), ("shadow", "/etc/shadow")
     except OSError as error:
         facts[label] = type(error).__name__
 try:
-    open("/usr/grader-probe", "w")
+    open(OUTSIDE, "w")
     facts["write_outside"] = "allowed"
 except OSError as error:
     facts["write_outside"] = type(error).__name__
@@ -65,8 +66,15 @@ facts["no_new_privs"] = [l.split()[1] for l in open("/proc/self/status") if l.st
 """
 
 
+def probe_source(outside: str) -> str:
+    return f"REFERENCE_PATH = {str(REFERENCE)!r}\nOUTSIDE = {outside!r}\n" + PROBE
+
+
 def test_isolated_child_has_no_network_no_secrets_and_writes_only_its_scratch(isolated):
-    facts = observe(PROBE, "facts", isolated)
+    # a read-only bound folder: visible to the child, never writable by it
+    outside = str(Path(sandbox_module.__file__).parent / "grader-probe")
+    facts = observe(probe_source(outside), "facts", isolated)
+    assert not Path(outside).exists()
     assert facts["network"] != "open"
     assert facts["reference"] == "FileNotFoundError"
     assert facts["shadow"] in ("PermissionError", "FileNotFoundError")
@@ -94,11 +102,11 @@ def test_fork_bomb_is_contained(isolated):
     assert observe(source, "stopped", isolated) == "BlockingIOError"
 
 
-def test_fallback_grades_without_isolation_and_says_so():
+def test_fallback_grades_without_isolation_and_says_so(tmp_path):
     chosen = detect("off")
     assert not chosen.isolated
     assert "NO ISOLATION" in sandbox_module.describe(chosen)
-    facts = observe(PROBE, "facts", chosen)
+    facts = observe(probe_source(str(tmp_path / "outside")), "facts", chosen)
     assert facts["reference"] == "readable"  # exactly why the fallback warns loudly
 
 

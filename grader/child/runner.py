@@ -2,8 +2,9 @@
 
 The child is an IPython shell (the interpreter a Jupyter kernel wraps) without the
 kernel's messaging: cells behave as in Jupyter (magics, ``display``, ``get_ipython``),
-every cell runs even after earlier ones failed, and each event is appended to
-``events.jsonl`` as soon as it happens, so a crash keeps everything observed before it.
+every cell runs even after earlier ones failed, and each event is appended as soon as it
+happens to a file the grader opened outside the scratch folder and passed down as a
+descriptor, so neither a crash nor a deleted working folder loses what was observed.
 
 Shell escapes (``!pip install``, ``%%bash``, ``%pip``) are recorded and not executed:
 the grading environment is fixed and has no network.
