@@ -200,3 +200,21 @@ def test_ci_outputs_junit_summary_annotations_and_fail_under(tmp_path, monkeypat
     passing = run("grade", "convolve-by-hand", paths[0], "--seed", "4", "--out",
                   str(tmp_path / "p"), "--fail-under", "20", "-q")
     assert passing.exit_code == 0
+
+
+def test_leftovers_of_another_plan_are_regraded_not_resumed(tmp_path, monkeypatch):
+    import grader.grading as grading
+
+    out = tmp_path / "out"
+    paths = [str(EXAMPLES / "partly-correct.ipynb")]
+    assert run("grade", "convolve-by-hand", *paths, "--seed", "1", "--out", str(out), "-q").exit_code == 0
+    manifest = json.loads((out / "run.json").read_text())
+    manifest["seed"] = 2  # as left by a `--force --seed 2` run killed before grading anything
+    (out / "run.json").write_text(json.dumps(manifest))
+    executed = []
+    real_execute = grading.execute
+    monkeypatch.setattr(grading, "execute", lambda name, *a: executed.append(name)
+                        or real_execute(name, *a))
+    assert run("grade", "convolve-by-hand", *paths, "--seed", "2", "--out", str(out), "-q").exit_code == 0
+    assert executed == ["partly-correct"]
+    assert _results(out, "partly-correct")["score"] == pytest.approx(11.8333, abs=1e-3)
