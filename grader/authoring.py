@@ -22,6 +22,22 @@ from grader.wire import Unsupported
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_notes: list[str] = []
+
+
+def note(text: str) -> None:
+    """Feedback shown with the running check's result whether it passes or fails, such as a
+    measured accuracy or a confusion matrix (never expected values of hidden cases)."""
+    _notes.append(str(text))
+
+
+def take_notes() -> list[str]:
+    """The notes made since the last call (the scorer collects them per check)."""
+    taken = list(_notes)
+    _notes.clear()
+    return taken
+
+
 class StudentError(Exception):
     """A probe of the student's namespace failed; the message is written for the student."""
 

@@ -163,6 +163,7 @@ def _load_module(path: Path):  # noqa: ANN202 - a module object
     if spec is None or spec.loader is None:
         raise PlanError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and pickling look their module up there
     spec.loader.exec_module(module)
     return module
 

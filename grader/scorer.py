@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader.authoring import ProbeMissing, StudentError
+from grader.authoring import ProbeMissing, StudentError, take_notes
 from grader.errors import SpecError
 from grader.observations import Observations
 from grader.proxy import ReplayNamespace
@@ -104,14 +104,17 @@ class ChecksPlugin:
         if report.failed:
             self.run.problems.append(f"could not load the checks: {report.longreprtext[-2000:]}")
 
+    def pytest_runtest_setup(self, item: Any) -> None:
+        take_notes()  # notes belong to the check that makes them
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: Any, call: Any):  # noqa: ANN201 - hook wrapper
         outcome = yield
         report = outcome.get_result()
         if report.when == "call" or (report.when == "setup" and report.failed):
             passed = report.passed
-            message = "" if passed else _failure_message(call.excinfo)
-            self.run.outcomes[item.nodeid] = (passed, message)
+            lines = take_notes() + ([] if passed else [_failure_message(call.excinfo)])
+            self.run.outcomes[item.nodeid] = (passed, "\n".join(lines))
 
 
 def _function_id(item: Any) -> str:

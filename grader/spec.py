@@ -59,6 +59,7 @@ class Provided:
     target: str  # path relative to $HOME, e.g. ".keras/datasets/mnist.npz"
     source: Path | None = None
     build: str | None = None
+    env: tuple[str, ...] = ()  # environment variables the build reads (part of the cache key)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,8 @@ class Assignment:
         extra = [p.source for p in self.provide] + [self.folder / p.build.split(":")[0]
                                                      for p in self.provide if p.build]
         digest.update(repr(sorted(self.parameters.items())).encode())
+        for variable in sorted({v for p in self.provide for v in p.env}):
+            digest.update(f"{variable}={os.environ.get(variable, '')}".encode())
         for path in (self.folder / SPEC_FILE, self.checks, self.reference, self.probes,
                      self.prelude, *extra):
             if path is None:
@@ -140,7 +143,7 @@ TABLE_KEYS = {
     "limits": set(Limits.__dataclass_fields__),
     "forbidden": {"apis", "reason"},
     "questions": {"id", "title", "names"},
-    "provide": {"target", "source", "build"},
+    "provide": {"target", "source", "build", "env"},
     "parameters": None,  # any names: the grading profile's values
 }
 
@@ -201,11 +204,12 @@ def _provided(folder: Path, entry: dict, name: str) -> Provided:
         raise SpecError(name, f"[[provide]] needs a relative target inside $HOME, got {target!r}")
     if ("source" in entry) == ("build" in entry):
         raise SpecError(name, f"[[provide]] {target!r} needs exactly one of source or build")
+    env = _strings(entry.get("env", []), f"[[provide]] {target!r} env", name)
     if "source" in entry:
-        return Provided(target, source=_file(folder, entry["source"], name))
+        return Provided(target, source=_file(folder, entry["source"], name), env=env)
     module = str(entry["build"]).split(":")[0]
     _file(folder, module, name)
-    return Provided(target, build=str(entry["build"]))
+    return Provided(target, build=str(entry["build"]), env=env)
 
 
 def _check_keys(data: dict, name: str) -> None:
