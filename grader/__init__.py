@@ -6,3 +6,10 @@ stays import-light on purpose: the child process that runs student code imports
 """
 
 __version__ = "0.1.0"
+
+
+def check(notebook: str, assignment: str | None = None) -> object:
+    """Run the public checks of a saved notebook, from a cell: ``grader.check("lab.ipynb")``."""
+    from grader.student import check as run_public_checks
+
+    return run_public_checks(notebook, assignment)

@@ -173,6 +173,26 @@ def _with_progress(spec, paths, options, quiet):  # noqa: ANN001, ANN202
 
 
 @main.command()
+@click.argument("notebook", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--assignment", default=None,
+              help="The assignment (default: read from the notebook's metadata).")
+@click.option("--sandbox", type=click.Choice(["auto", "strict", "off"]), default="auto",
+              show_default=True, help="Isolation of the notebook, as for grade.")
+@_fail_cleanly
+def check(notebook: Path, assignment: str | None, sandbox: str) -> None:
+    """Run the public checks of NOTEBOOK, as a student does before submitting.
+
+    Hidden checks are neither run nor shown; exits 1 when a public check fails.
+    """
+    from grader.student import check as run_public_checks
+
+    report = run_public_checks(notebook, assignment, sandbox=sandbox, show=False)
+    click.echo(report.text)
+    if not report.passed:
+        raise SystemExit(1)
+
+
+@main.command()
 @click.argument("out", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--only", "only", multiple=True, metavar="QUESTION",
               help="Rescore only this question (repeatable).")

@@ -97,11 +97,11 @@ def observe(assignment: Assignment, plan: Plan, submission: Submission,
         cells = read_code_cells(submission.path, int(limits.max_notebook_mb * 2**20))
     except NotebookError as exc:
         return Observations(submission=submission.name, problem=str(exc), ending="not run",
-                            plan_id=plan_id(assignment, plan.seed))
+                            plan_id=plan.id)
     uses, tainted = forbidden_findings(cells, assignment.forbidden.apis)
     observations = execute(submission.name, cells, plan.harness(assignment), limits, sandbox)
     observations.forbidden, observations.tainted = uses, tainted
-    observations.plan_id = plan_id(assignment, plan.seed)
+    observations.plan_id = plan.id
     observations.timings["total"] = round(time.perf_counter() - started, 4)
     return observations
 
@@ -131,12 +131,13 @@ def grade(
     seed = previous["seed"] if previous else options.seed
     seed = seed if seed is not None else secrets.randbelow(2**31)
     options.out.mkdir(parents=True, exist_ok=True)
-    plan = make_plan(assignment, seed, cache=options.out / ".plan")
+    public_only = options.selection.public_only
+    plan = make_plan(assignment, seed, cache=options.out / ".plan", public_only=public_only)
     run = GradeRun(assignment, seed, options.out, sandbox=sandbox)
     _write_manifest(run, submissions, previous)
     if on_start:
         on_start(len(submissions))
-    current = plan_id(assignment, seed)
+    current = plan_id(assignment, seed, public_only)
     done = [s for s in submissions if previous and _finished(options.out, s, current)]
     for submission in done:  # resumed: scored again from stored observations, not re-run
         observations = Observations.load(options.out / "submissions" / submission.name)

@@ -36,6 +36,7 @@ class Plan:
     probes: ProbePlan = field(default_factory=ProbePlan)
     reference: dict[str, ProbeRecord] = field(default_factory=dict)
     home_files: dict[str, Path] = field(default_factory=dict)  # under $HOME -> file in the plan
+    id: str = ""  # see plan_id; set when loaded
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -72,23 +73,31 @@ class Plan:
                        parameters=dict(assignment.parameters))
 
 
-def make_plan(assignment: Assignment, seed: int, cache: Path | None = None) -> Plan:
-    """The plan for ``seed``, from ``cache`` when the spec, checks and reference are unchanged."""
+def make_plan(assignment: Assignment, seed: int, cache: Path | None = None,
+              public_only: bool = False) -> Plan:
+    """The plan for ``seed``, from ``cache`` when the spec, checks and reference are unchanged.
+
+    A public-only plan (for students' own ``grader check``) holds only the probes of public
+    checks, so no hidden input ever reaches a student's machine's notebook process.
+    """
     folder = (cache or Path(tempfile.mkdtemp(prefix="grader-plan-")))
-    folder = folder / plan_id(assignment, seed)
+    folder = folder / plan_id(assignment, seed, public_only)
     if not (folder / "plan.json").is_file():
-        _run_planner(assignment, seed, folder)
-    return Plan.load(folder)
+        _run_planner(assignment, seed, folder, public_only)
+    plan = Plan.load(folder)
+    plan.id = folder.name
+    return plan
 
 
-def plan_id(assignment: Assignment, seed: int) -> str:
+def plan_id(assignment: Assignment, seed: int, public_only: bool = False) -> str:
     """Names a plan: observations answer the probes of exactly one plan."""
-    return f"{assignment.name}-{assignment.fingerprint()}-{seed}"
+    suffix = "-public" if public_only else ""
+    return f"{assignment.name}-{assignment.fingerprint()}-{seed}{suffix}"
 
 
-def _run_planner(assignment: Assignment, seed: int, folder: Path) -> None:
+def _run_planner(assignment: Assignment, seed: int, folder: Path, public_only: bool) -> None:
     command = [sys.executable, "-m", "grader.plan", str(assignment.folder), str(seed),
-               str(folder.resolve())]
+               str(folder.resolve()), "public" if public_only else "all"]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=PLAN_TIMEOUT,
                               stdin=subprocess.DEVNULL, cwd=assignment.folder)
@@ -101,12 +110,13 @@ def _run_planner(assignment: Assignment, seed: int, folder: Path) -> None:
         )
 
 
-def build_plan(assignment: Assignment, seed: int, folder: Path) -> Plan:
+def build_plan(assignment: Assignment, seed: int, folder: Path,
+               public_only: bool = False) -> Plan:
     """Run the reference and the checks in this process (the planner subprocess's job)."""
     from grader.child.runner import EventLog, NotebookRunner, load_custom_probes
     from grader.notebook import read_code_cells
     from grader.proxy import LiveNamespace
-    from grader.scorer import run_checks
+    from grader.scorer import Selection, run_checks
 
     home_files = provide_files(assignment, folder / "home")
     cells = read_code_cells(assignment.reference, max_bytes=2**30)
@@ -130,7 +140,7 @@ def build_plan(assignment: Assignment, seed: int, folder: Path) -> Plan:
         namespace = runner.shell.user_ns
         student = LiveNamespace("student", namespace, custom)
         reference = LiveNamespace("reference", namespace, custom)
-        run = run_checks(assignment, student, reference, seed)
+        run = run_checks(assignment, student, reference, seed, Selection(public_only=public_only))
     failing = [f"{c.name}: {run.outcomes.get(c.id, (False, 'did not run'))[1]}"
                for c in run.checks if not run.outcomes.get(c.id, (False,))[0]]
     if run.problems or failing:
@@ -182,9 +192,9 @@ def _fail_on_reference_errors(events_path: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    folder, seed, out = argv
+    folder, seed, out, which = argv
     try:
-        plan = build_plan(load_assignment(folder), int(seed), Path(out))
+        plan = build_plan(load_assignment(folder), int(seed), Path(out), which == "public")
     except Exception as exc:  # noqa: BLE001 - reported to the parent through stderr
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
