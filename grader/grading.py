@@ -77,7 +77,7 @@ def discover(paths: Iterable[Path]) -> list[Submission]:
 
 def _name(paths: list[Path]) -> list[Submission]:
     stems = [p.stem for p in paths]
-    named = []
+    named: list[Submission] = []
     for path in paths:
         name = path.stem
         if stems.count(name) > 1:

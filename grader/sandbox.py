@@ -135,8 +135,8 @@ def bubblewrap_arguments(scratch: Path, unprivileged: bool = False) -> list[str]
         args += ["--perms", "0755", "--dir", str(folder)]
     for path in paths:
         args += ["--ro-bind", str(path), str(path)]
-    for folder in ("/sys", "/sys/devices", "/sys/devices/system"):
-        args += ["--perms", "0755", "--dir", folder]
+    for system in ("/sys", "/sys/devices", "/sys/devices/system"):
+        args += ["--perms", "0755", "--dir", system]
     args += ["--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu",
              "--dev", "/dev", "--proc", "/proc",
              "--bind", str(scratch), str(scratch), "--chdir", str(scratch)]

@@ -156,7 +156,7 @@ def decode(tree: Any, arrays: dict[str, np.ndarray], limits: Limits = DEFAULT_LI
 def save_arrays(arrays: dict[str, np.ndarray]) -> bytes:
     """Serialise arrays to ``.npz`` bytes (no pickling: object arrays never get here)."""
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub types kwds oddly
     return buffer.getvalue()
 
 

@@ -178,9 +178,10 @@ class NotebookRunner:
 
         self.events = events
         self.output_limit = output_limit
-        self.shell = InteractiveShell.instance(colors="NoColor", history_length=0)
-        self.shell.showtraceback = lambda *a, **k: None
-        self.shell.showsyntaxerror = lambda *a, **k: None
+        self.shell: Any = InteractiveShell.instance(colors="NoColor", history_length=0)
+        # errors are reported as events, not printed into the captured output
+        self.shell.showtraceback = lambda *a, **k: None  # type: ignore[method-assign]
+        self.shell.showsyntaxerror = lambda *a, **k: None  # type: ignore[method-assign]
         self.cell_files: dict[str, int] = {}
         self.skipped: list[str] = []
         self.ignored: list[str] = []
