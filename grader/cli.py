@@ -64,7 +64,10 @@ def list_assignments() -> None:
     from grader.spec import known_assignments, load_assignment
 
     for name in known_assignments():
-        click.echo(f"{name}\t{load_assignment(name).title}")
+        try:
+            click.echo(f"{name}\t{load_assignment(name).title}")
+        except GraderError as exc:  # one broken spec must not hide the others
+            click.echo(f"{name}\tBROKEN: {exc}")
 
 
 @main.command()
@@ -258,6 +261,71 @@ def validate(assignment: str, seed: int | None) -> None:
         raise click.ClickException("validation failed:\n  " + "\n  ".join(problems))
     click.echo(f"{spec.name}: reference earns {reference.score:g}/{reference.max_score:g}, "
                f"released notebook {released.score:g}; seed {run.seed}. OK")
+
+
+@main.command()
+@click.argument("assignment")
+@click.option("--out", "out", type=click.Path(path_type=Path), default=Path("mutation-results"),
+              show_default=True,
+              help="Folder for mutation.json, mutants.csv, survivors.diff and the graded mutants.")
+@click.option("--max", "limit", type=click.IntRange(1), default=None, metavar="N",
+              help="Grade at most N mutants: a sample drawn with --seed (same seed, same sample).")
+@click.option("--seed", type=int, default=None,
+              help="Seed of the hidden inputs and of the --max sample (default: fresh each run).")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Mutants graded in parallel.")
+@click.option("--question", "questions", multiple=True, metavar="Q",
+              help="Only mutants of this question's code (repeatable).")
+@click.option("--sandbox", type=click.Choice(["auto", "strict", "off"]), default="auto",
+              show_default=True, help="Isolation of the mutant notebooks, as for `grader grade`.")
+@click.option("--fail-under", type=click.FloatRange(0, 100), default=None, metavar="PERCENT",
+              help="Exit 1 when the overall kill rate is below PERCENT (for CI).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar, table or diffs.")
+@_fail_cleanly
+def mutate(assignment: str, out: Path, limit: int | None, seed: int | None, jobs: int,
+           questions: tuple[str, ...], sandbox: str, fail_under: float | None, quiet: bool) -> None:
+    """Mutate the reference of ASSIGNMENT and report which wrong solutions its checks miss.
+
+    Each mutant is the reference with one student-like slip in a solution region, graded like
+    a submission; it is killed when the question whose code it changed loses points. Prints
+    the kill rate per question and every surviving mutant's diff; writes mutation.json,
+    mutants.csv and survivors.diff to --out. Equivalent mutants listed (with a reason) in the
+    assignment's equivalent-mutants.toml are excluded and reported as excluded.
+    """
+    from grader.mutate import MutateOptions, mutation_table, summary_lines, write_reports
+    from grader.mutate import mutate as mutate_assignment
+    from grader.spec import load_assignment
+
+    spec = load_assignment(assignment)
+    options = MutateOptions(out=out, jobs=jobs, seed=seed, max=limit, questions=questions,
+                            sandbox=sandbox)
+    _warn_without_isolation(sandbox)
+    if quiet:
+        report = mutate_assignment(spec, options)
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, transient=True) as progress:
+            task = progress.add_task(f"grading mutants of {spec.name}", total=None)
+            report = mutate_assignment(
+                spec, options,
+                on_start=lambda total: progress.update(task, total=total),
+                on_result=lambda result: progress.advance(task),
+            )
+    write_reports(report, out)
+    lines = list(summary_lines(report))
+    if not quiet:
+        from rich.console import Console
+
+        Console().print(mutation_table(report))
+        for line in lines[1:]:
+            click.echo(line)
+    click.echo(f"{lines[0]}; reports in {out}/ (mutation.json, mutants.csv, survivors.diff)")
+    rate = report.overall().kill_rate
+    if fail_under is not None and (rate is None or 100 * rate < fail_under):
+        shown = "no mutant graded" if rate is None else f"kill rate {100 * rate:.1f}%"
+        raise click.ClickException(f"{shown} is below --fail-under {fail_under:g}%")
 
 
 if __name__ == "__main__":

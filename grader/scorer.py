@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import sys
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -147,6 +148,9 @@ def run_checks(assignment: Assignment, student: Any, reference: Any, seed: int,
         "-q", "--no-header", "--capture=no", "--tb=no", "--assert=plain",
         "-o", "console_output_style=classic",
     ]
+    # importlib mode caches the module by its name: another assignment's checks.py (graded
+    # earlier in this process) must not stand in for this one
+    sys.modules.pop(assignment.checks.stem, None)
     sink = io.StringIO()
     # pytest reads the working folder; the assignment's is one that certainly exists
     with contextlib.chdir(assignment.folder), contextlib.redirect_stdout(sink), \

@@ -145,6 +145,7 @@ TABLE_KEYS = {
     "questions": {"id", "title", "names"},
     "provide": {"target", "source", "build", "env"},
     "parameters": None,  # any names: the grading profile's values
+    "equivalent": {"id", "reason"},  # equivalent mutants (grader mutate), not part of grading
 }
 
 

@@ -209,22 +209,34 @@ def test_max_pool2d(student, reference, rng, case):
 
 # --- softmax -----------------------------------------------------------------------------
 
+# float32 logits, as a Keras model outputs them: the docstring asks for a float64 result, so a
+# softmax that skips the float64 conversion (and computes in float32) fails this case.
 @check("softmax", points=1)
-@pytest.mark.parametrize("shape", [(10,), (4, 10), (2, 3, 5)], ids=["1d", "2d", "3d"])
-def test_softmax(student, reference, rng, shape):
-    """softmax over the last axis of moderate logits"""
-    logits = rng.normal(size=shape) * 3
-    assert_close(student.softmax(logits), reference.softmax(logits), call_text("softmax", logits))
+@pytest.mark.parametrize("shape, dtype", [((10,), "float64"), ((4, 10), "float64"),
+                                          ((2, 3, 5), "float64"), ((4, 10), "float32")],
+                         ids=["1d", "2d", "3d", "2d-float32"])
+def test_softmax(student, reference, rng, shape, dtype):
+    """softmax over the last axis of moderate logits, as float64"""
+    logits = (rng.normal(size=shape) * 3).astype(dtype)
+    got = student.softmax(logits)
+    what = call_text("softmax", logits)
+    assert_close(got, reference.softmax(logits), what, float_result=True)
+    assert np.asarray(got).dtype == np.float64, \
+        f"{what}: expected a float64 array as the docstring asks, got {np.asarray(got).dtype}"
 
 
+# rows-far-apart: each row must be shifted by its own maximum; subtracting the maximum of the
+# whole array (np.max without axis) leaves the low rows as exp(-2000) / exp(-2000) = nan.
 @check("softmax", points=1)
-@pytest.mark.parametrize("case", ["logits-near-1000", "1000-classes-wide-range"])
+@pytest.mark.parametrize("case", ["logits-near-1000", "1000-classes-wide-range", "rows-far-apart"])
 def test_softmax_stable(student, reference, rng, case):
     """softmax stays finite for large logits"""
     if case == "logits-near-1000":
         logits = rng.normal(size=(4, 10)) * 5 + 1000
-    else:
+    elif case == "1000-classes-wide-range":
         logits = rng.normal(size=(3, 1000)) * 400
+    else:
+        logits = rng.normal(size=(4, 10)) * 5 + np.array([[0.0], [1000.0], [-1000.0], [500.0]])
     got = student.softmax(logits)
     assert_close(got, reference.softmax(logits), call_text("softmax", logits))
 
