@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -22,6 +23,19 @@ MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*\n", re.MULTILINE)
 @pytest.fixture(scope="session")
 def assignment() -> Assignment:
     return load_assignment("convolve-by-hand")
+
+
+def copy_assignment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                    name: str = "convolve-by-hand") -> Path:
+    """A private copy of a shipped assignment (without examples), found by name through
+    GRADER_ASSIGNMENTS, so a test can change its spec or checks."""
+    folder = tmp_path / "assignments" / name
+    shutil.copytree(REPO / "assignments" / name, folder, ignore=shutil.ignore_patterns("examples"))
+    spec = folder / "assignment.toml"
+    reference = (REPO / "reference" / f"{name}.ipynb").as_posix()
+    spec.write_text(spec.read_text().replace(f"../../reference/{name}.ipynb", reference))
+    monkeypatch.setenv("GRADER_ASSIGNMENTS", str(tmp_path / "assignments"))
+    return folder
 
 
 def make_variant(folder: Path, name: str, replacements: dict[str, str],

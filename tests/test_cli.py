@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 
@@ -11,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from grader.cli import main
-from tests.conftest import EXAMPLES, REPO
+from tests.conftest import EXAMPLES, copy_assignment
 
 
 def run(*args: str):
@@ -95,16 +94,10 @@ def test_validate_passes_for_the_shipped_assignment():
 @pytest.fixture
 def broken_copy(tmp_path, monkeypatch):
     """A copy of the assignment whose checks the reference cannot pass."""
-    folder = tmp_path / "assignments" / "convolve-by-hand"
-    shutil.copytree(REPO / "assignments" / "convolve-by-hand", folder,
-                    ignore=shutil.ignore_patterns("examples"))
-    spec = folder / "assignment.toml"
-    reference = (REPO / "reference" / "convolve-by-hand.ipynb").as_posix()
-    spec.write_text(spec.read_text().replace("../../reference/convolve-by-hand.ipynb", reference))
+    folder = copy_assignment(tmp_path, monkeypatch)
     checks = folder / "checks.py"
     checks.write_text(checks.read_text() + "\n\n@check('relu', points=1)\ndef test_wrong(student):\n"
                         "    assert student.relu(-1.0) == 5, 'relu(-1) should be 5'\n")
-    monkeypatch.setenv("GRADER_ASSIGNMENTS", str(tmp_path / "assignments"))
     return folder
 
 
@@ -127,13 +120,7 @@ def test_malformed_spec_is_reported(tmp_path, monkeypatch):
 
 
 def test_rescore_applies_a_spec_change_without_running_notebooks(tmp_path, monkeypatch):
-    folder = tmp_path / "assignments" / "convolve-by-hand"
-    shutil.copytree(REPO / "assignments" / "convolve-by-hand", folder,
-                    ignore=shutil.ignore_patterns("examples"))
-    spec = folder / "assignment.toml"
-    reference = (REPO / "reference" / "convolve-by-hand.ipynb").as_posix()
-    spec.write_text(spec.read_text().replace("../../reference/convolve-by-hand.ipynb", reference))
-    monkeypatch.setenv("GRADER_ASSIGNMENTS", str(tmp_path / "assignments"))
+    folder = copy_assignment(tmp_path, monkeypatch)
     out = tmp_path / "out"
     assert run("grade", "convolve-by-hand", str(EXAMPLES / "partly-correct.ipynb"), "--seed", "2",
                "--out", str(out), "-q").exit_code == 0

@@ -28,7 +28,7 @@ from grader.mutate import (
 )
 from grader.results import CheckInfo, CheckResult, QuestionScore, SubmissionResult
 from grader.spec import load_assignment
-from tests.conftest import MARKER, REFERENCE, REPO
+from tests.conftest import MARKER, REFERENCE, copy_assignment
 
 MINI_CELLS = [
     "import numpy as np\nimport tensorflow as tf",
@@ -316,11 +316,7 @@ STRIDE_FREE = [  # output_size cases without a stride > 1
 @pytest.fixture
 def weak_copy(tmp_path, monkeypatch):
     """convolve-by-hand with checks that never pass a stride > 1."""
-    folder = tmp_path / "assignments" / "convolve-by-hand"
-    shutil.copytree(REPO / "assignments" / "convolve-by-hand", folder,
-                    ignore=shutil.ignore_patterns("examples"))
-    spec = folder / "assignment.toml"
-    spec.write_text(spec.read_text().replace("../../reference/convolve-by-hand.ipynb", REFERENCE.as_posix()))
+    folder = copy_assignment(tmp_path, monkeypatch)
     checks = folder / "checks.py"
     text = checks.read_text()
     start = text.index("OUTPUT_SIZE_CASES = [")
@@ -329,7 +325,6 @@ def weak_copy(tmp_path, monkeypatch):
     text = re.sub(r"\b(s|stride)=[2-9]\b", r"\1=1", text)
     assert not re.search(r"\b(s|stride)=[2-9]", text)
     checks.write_text(text)
-    monkeypatch.setenv("GRADER_ASSIGNMENTS", str(tmp_path / "assignments"))
     return load_assignment("convolve-by-hand")
 
 
