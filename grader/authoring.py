@@ -11,6 +11,7 @@ Failures are read by students, so every assert here says which case failed and h
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -29,6 +30,28 @@ def note(text: str) -> None:
     """Feedback shown with the running check's result whether it passes or fails, such as a
     measured accuracy or a confusion matrix (never expected values of hidden cases)."""
     _notes.append(str(text))
+
+
+_attachments: dict[str, bytes] = {}
+ATTACHMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
+
+
+def attach(filename: str, data: bytes) -> None:
+    """A file written beside the submission's ``results.json`` (e.g. a chart PNG), made by a
+    check in the grader's process from observed data."""
+    if not ATTACHMENT_NAME.match(filename) or filename in ("results.json", "observations.json"):
+        raise ValueError(f"attachment name {filename!r}: use a plain file name")
+    if len(data) > MAX_ATTACHMENT_BYTES:
+        raise ValueError(f"attachment {filename!r} is over {MAX_ATTACHMENT_BYTES} bytes")
+    _attachments[filename] = bytes(data)
+
+
+def take_attachments() -> dict[str, bytes]:
+    """The attachments made since the last call (the scorer collects them per submission)."""
+    taken = dict(_attachments)
+    _attachments.clear()
+    return taken
 
 
 def take_notes() -> list[str]:

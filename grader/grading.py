@@ -229,6 +229,8 @@ def _finish(assignment: Assignment, plan: Plan, submission: Submission,
     if save_observations:
         observations.save(folder)
     result.timings["score"] = round(time.perf_counter() - started, 4)
+    for name, data in result.attachments.items():
+        atomic_write(folder / name, data)
     write_results_json(result, folder)
     return result
 

@@ -50,6 +50,7 @@ class SubmissionResult:
     problem: str | None = None  # why the notebook could not be graded at all
     notes: list[str] = field(default_factory=list)  # feedback beyond the checks
     timings: dict[str, float] = field(default_factory=dict)
+    attachments: dict[str, bytes] = field(default_factory=dict)  # files beside results.json
 
     @property
     def score(self) -> float:
@@ -61,5 +62,6 @@ class SubmissionResult:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["attachments"] = sorted(self.attachments)
         data["score"], data["max_score"] = self.score, self.max_score
         return data

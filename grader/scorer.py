@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader.authoring import ProbeMissing, StudentError, take_notes
+from grader.authoring import ProbeMissing, StudentError, take_attachments, take_notes
 from grader.errors import SpecError
 from grader.observations import Observations
 from grader.proxy import ReplayNamespace
@@ -57,6 +57,7 @@ class CheckRun:
     checks: list[CheckInfo] = field(default_factory=list)
     outcomes: dict[str, tuple[bool, str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    attachments: dict[str, bytes] = field(default_factory=dict)
 
 
 class ChecksPlugin:
@@ -108,6 +109,9 @@ class ChecksPlugin:
     def pytest_runtest_setup(self, item: Any) -> None:
         take_notes()  # notes belong to the check that makes them
 
+    def pytest_runtest_teardown(self, item: Any) -> None:
+        self.run.attachments.update(take_attachments())
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: Any, call: Any):  # noqa: ANN201 - hook wrapper
         outcome = yield
@@ -151,6 +155,7 @@ def run_checks(assignment: Assignment, student: Any, reference: Any, seed: int,
     # importlib mode caches the module by its name: another assignment's checks.py (graded
     # earlier in this process) must not stand in for this one
     sys.modules.pop(assignment.checks.stem, None)
+    take_attachments()  # nothing left over from another run
     sink = io.StringIO()
     # pytest reads the working folder; the assignment's is one that certainly exists
     with contextlib.chdir(assignment.folder), contextlib.redirect_stdout(sink), \
@@ -178,6 +183,7 @@ def score(assignment: Assignment, checks: list[CheckInfo], observations: Observa
         if run.problems:
             raise SpecError(assignment.name, "; ".join(run.problems))
         result.checks = [_result(c, run.outcomes) for c in wanted]
+        result.attachments = run.attachments
         _void_forbidden(assignment, observations, result)
         result.notes = feedback_notes(observations)
     result.questions = question_scores(assignment, result.checks)

@@ -205,3 +205,16 @@ def test_leftovers_of_another_plan_are_regraded_not_resumed(tmp_path, monkeypatc
     assert run("grade", "convolve-by-hand", *paths, "--seed", "2", "--out", str(out), "-q").exit_code == 0
     assert executed == ["partly-correct"]
     assert _results(out, "partly-correct")["score"] == pytest.approx(11.8333, abs=1e-3)
+
+
+def test_attachments_made_by_checks_land_beside_results(tmp_path, monkeypatch):
+    folder = copy_assignment(tmp_path, monkeypatch)
+    checks = folder / "checks.py"
+    checks.write_text(checks.read_text().replace(
+        "from grader.authoring import", "from grader.authoring import attach,") + (
+        "\n\n@check('relu', points=0)\ndef test_chart(student):\n"
+        "    attach('chart.txt', repr(student.relu(np.array([-1.0, 2.0]))).encode())\n"))
+    out = tmp_path / "out"
+    assert run("grade", "convolve-by-hand", str(EXAMPLES / "reference.ipynb"), "--out", str(out),
+               "-q").exit_code == 0
+    assert (out / "submissions" / "reference" / "chart.txt").read_text() == "array([0., 2.])"

@@ -118,6 +118,13 @@ def test_bias_audit_is_in_the_feedback_with_real_figures(graded):
     assert "recon error" in ss_audit[0]
 
 
+def test_bias_audit_charts_are_pngs_beside_results(graded):
+    charts = graded["reference"].attachments
+    assert set(charts) == {"bias-audit-standard_classifier.png", "bias-audit-ss_vae.png"}
+    assert all(data.startswith(b"\x89PNG\r\n\x1a\n") for data in charts.values())
+    assert not graded["untouched"].attachments  # no trained model, no chart
+
+
 def test_feedback_explains_the_wrong_examples(graded):
     (total,) = messages(graded["vae-term-for-non-faces"], "ss_vae_loss", passed=False)
     assert "counts for non-faces too" in total

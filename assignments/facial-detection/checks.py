@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.authoring import as_array, assert_close, check, note
+from grader.authoring import as_array, assert_close, attach, check, note
 
 
 def _data_module():
@@ -569,6 +569,7 @@ def test_classifier_accuracy(student, level):
     report = audit_text("standard_classifier", faces, others)
     if level == CLASSIFIER_LEVELS - 1:  # once: the audit every student sees
         note(report)
+        attach_chart("standard_classifier", faces, LIMITS.worst_group_floor_classifier)
     graded_level("standard_classifier", accuracy(faces, others), level, CLASSIFIER_LEVELS,
                  LIMITS.classifier_pass, LIMITS.classifier_full, "" if level else report)
 
@@ -605,6 +606,7 @@ def test_ss_vae_accuracy(student, level):
     report = audit_text("ss_vae", faces, others, {"recon error": errors})
     if level == SS_VAE_LEVELS - 1:
         note(report)
+        attach_chart("ss_vae", faces, LIMITS.worst_group_floor_ss_vae)
     graded_level("ss_vae", accuracy(faces, others), level, SS_VAE_LEVELS, LIMITS.ss_vae_pass,
                  LIMITS.ss_vae_full, "" if level else report)
 
@@ -628,6 +630,15 @@ def test_ss_vae_worst_group(student):
 
 
 # --- the audit as a picture (used outside grading: benchmarks/facial_detection_time.py) ----
+
+def attach_chart(model: str, face_logits: np.ndarray, floor: float) -> None:
+    """The audit as a bar chart PNG beside results.json: detection rate per group."""
+    if HAS_GROUPS:
+        rates = [rate for _, _, rate in group_rates(face_logits)]
+        attach(f"bias-audit-{model}.png", FACES.png_bytes(audit_chart([rates], [floor])))
+        note(f"bar chart: bias-audit-{model}.png (groups left to right: "
+             f"{', '.join(name for name, _, _ in group_rates(face_logits))}; red line: the floor)")
+
 
 def audit_chart(panels: list[list[float]], floors: list[float], height: int = 160) -> np.ndarray:
     """A bar chart of per-group detection rates as an (h, w, 3) uint8 RGB array, numpy only.

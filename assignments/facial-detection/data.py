@@ -379,6 +379,11 @@ def sample_grid(path: Path, per_row: int = 8) -> None:
 
 def write_png(path: Path, image: np.ndarray) -> None:
     """An (h, w, 3) uint8 RGB array as a PNG file (numpy and zlib, no imaging library)."""
+    Path(path).write_bytes(png_bytes(image))
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """An (h, w, 3) uint8 RGB array encoded as PNG (numpy and zlib, no imaging library)."""
     import struct
     import zlib
 
@@ -388,8 +393,8 @@ def write_png(path: Path, image: np.ndarray) -> None:
 
     h, w, _ = image.shape
     raw = b"".join(b"\x00" + image[y].tobytes() for y in range(h))
-    Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-                           + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
 
 
 if __name__ == "__main__":
