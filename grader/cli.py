@@ -328,5 +328,111 @@ def mutate(assignment: str, out: Path, limit: int | None, seed: int | None, jobs
         raise click.ClickException(f"{shown} is below --fail-under {fail_under:g}%")
 
 
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--top", type=click.IntRange(1, 100), default=3, show_default=True,
+              help="Most common failure messages shown per question.")
+@click.option("--slowest", type=click.IntRange(1, 1000), default=10, show_default=True,
+              help="How many of the slowest submissions to list.")
+@click.option("--html/--no-html", "write_page", default=True, show_default=True,
+              help="Also write OUT/report.html (with plots).")
+@_fail_cleanly
+def report(out: Path, top: int, slowest: int, write_page: bool) -> None:
+    """The class view of the run in OUT: score distribution, pass rate per question, most
+    common failures (numbers normalised away), slowest submissions."""
+    from rich.console import Console
+
+    from grader.classview import load, tables, write_html
+
+    class_report = load(out, top_failures=top)
+    console = Console()
+    for table in tables(class_report, slowest=slowest):
+        console.print(table)
+    if write_page:
+        click.echo(f"wrote {write_html(class_report, slowest=slowest)}")
+
+
+@main.command()
+@click.argument("assignment")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path), default=Path("grader-similarity"),
+              show_default=True, help="Folder for similarity.csv and similarity.html.")
+@click.option("--top", type=click.IntRange(1, 10_000), default=10, show_default=True,
+              help="Pairs listed in the terminal and in similarity.html.")
+@click.option("--show", type=click.IntRange(0, 100), default=3, show_default=True,
+              help="Pairs whose shared code is printed side by side.")
+@click.option("--max-share", type=click.IntRange(2, None), default=None, metavar="N",
+              help="Ignore code found in more than N submissions as common (default: 10, or a "
+                   "tenth of the class if larger).")
+@_fail_cleanly
+def similarity(assignment: str, paths: tuple[Path, ...], out: Path, top: int, show: int,
+               max_share: int | None) -> None:
+    """Rank pairs of notebooks in PATHS by similarity of the code they wrote for ASSIGNMENT.
+
+    The released notebook's lines and the reference's code do not count; renamed variables,
+    reformatting and reordered cells do not hide shared code. Nothing is executed.
+    """
+    from rich.console import Console
+
+    from grader.similarity import compare, side_by_side, table, write
+    from grader.spec import load_assignment
+
+    result = compare(load_assignment(assignment), list(paths), max_share=max_share)
+    written = write(result, out, top=top)
+    console = Console()
+    console.print(table(result, top=top))
+    for pair in result.pairs[:show]:
+        for shown in side_by_side(pair):
+            console.print(shown)
+    click.echo(f"wrote {written[0]} ({len(result.pairs)} pair(s) sharing code) and {written[1]}")
+
+
+@main.command("ci-template")
+@click.argument("assignment")
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
+              help="The workflow file (default: .github/workflows/grade-ASSIGNMENT.yml).")
+@click.option("--notebook", default=None,
+              help="The notebook's path in the student repository (default: the released name).")
+@click.option("--check", "check_only", is_flag=True,
+              help="Run only the public checks (grader check) instead of grader grade.")
+@click.option("--fail-under", type=float, default=None, metavar="SCORE",
+              help="Fail the job when the notebook scores below SCORE points.")
+@click.option("--grader-repo", default=None, metavar="OWNER/NAME",
+              help="GitHub repository holding the grader and the assignment (default: this "
+                   "clone's origin).")
+@click.option("--grader-ref", default="main", show_default=True,
+              help="Branch, tag or commit of the grader repository to install.")
+@click.option("--gradescope", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Also write a Gradescope autograder bundle into DIR (setup.sh, run_autograder, "
+                   "autograder.zip).")
+@click.option("--seed", type=int, default=None,
+              help="Seed of the hidden inputs in the Gradescope bundle (default: fresh).")
+@_fail_cleanly
+def ci_template(assignment: str, out: Path | None, notebook: str | None, check_only: bool,
+                fail_under: float | None, grader_repo: str | None, grader_ref: str,
+                gradescope: Path | None, seed: int | None) -> None:
+    """Write a GitHub Actions workflow that grades ASSIGNMENT's notebook in a student repository
+    and uploads the feedback; optionally a Gradescope autograder bundle too."""
+    from grader.spec import load_assignment
+    from grader.templates import (
+        PLACEHOLDER_REPOSITORY,
+        guess_grader_repository,
+        write_github_workflow,
+        write_gradescope_bundle,
+    )
+
+    spec = load_assignment(assignment)
+    repository = grader_repo or guess_grader_repository()
+    path = write_github_workflow(spec, out, notebook=notebook, check_only=check_only,
+                                 fail_under=fail_under, repository=repository, ref=grader_ref)
+    click.echo(f"wrote {path}")
+    if repository is None:
+        click.secho(f"edit {path}: the grader repository {PLACEHOLDER_REPOSITORY} is a placeholder "
+                    "(or pass --grader-repo OWNER/NAME)", fg="yellow", err=True)
+    if gradescope is not None:
+        archive = write_gradescope_bundle(spec, gradescope, seed=seed)
+        click.echo(f"wrote {archive}: upload it as the autograder (base image with Python 3.11+)")
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -20,6 +20,7 @@ from grader import __version__
 from grader.analysis import forbidden_findings
 from grader.errors import GraderError, NotebookError
 from grader.executor import execute
+from grader.feedback import write_feedback
 from grader.files import atomic_write
 from grader.notebook import read_code_cells
 from grader.observations import Observations
@@ -232,6 +233,8 @@ def _finish(assignment: Assignment, plan: Plan, submission: Submission,
     for name, data in result.attachments.items():
         atomic_write(folder / name, data)
     write_results_json(result, folder)
+    if not options.selection.public_only:  # a student's `grader check` writes to a temporary folder
+        write_feedback(result, folder, assignment, observations, plan.reference)
     return result
 
 
