@@ -434,5 +434,24 @@ def ci_template(assignment: str, out: Path | None, notebook: str | None, check_o
         click.echo(f"wrote {archive}: upload it as the autograder (base image with Python 3.11+)")
 
 
+
+@main.command()
+@click.argument("assignment")
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
+              help="Folder for the bundle (default: gradescope-ASSIGNMENT).")
+@click.option("--seed", type=int, default=None,
+              help="Seed of the hidden inputs fixed in the bundle (default: fresh).")
+@_fail_cleanly
+def gradescope(assignment: str, out: Path | None, seed: int | None) -> None:
+    """Build the autograder zip Gradescope expects for ASSIGNMENT (setup.sh, run_autograder
+    reading /autograder/submission/ and writing /autograder/results/results.json)."""
+    from grader.spec import load_assignment
+    from grader.templates import write_gradescope_bundle
+
+    spec = load_assignment(assignment)
+    archive = write_gradescope_bundle(spec, out or Path(f"gradescope-{spec.name}"), seed=seed)
+    click.echo(f"wrote {archive}: upload it as the autograder (base image with Python 3.11+)")
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -175,3 +175,17 @@ def test_pick_notebook(tmp_path):
     assert pick_notebook(tmp_path, "x.ipynb")[0] is None
     assert "2 notebooks" in pick_notebook(tmp_path, "x.ipynb")[1]
     assert pick_notebook(tmp_path, "b.ipynb")[0] == tmp_path / "b.ipynb"
+
+
+def test_gradescope_command_writes_the_zip(tmp_path):
+    import zipfile
+
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    result = CliRunner().invoke(main, ["gradescope", "convolve-by-hand", "--out",
+                                       str(tmp_path / "gs"), "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    names = zipfile.ZipFile(tmp_path / "gs" / "autograder.zip").namelist()
+    assert "setup.sh" in names and "run_autograder" in names
