@@ -280,3 +280,36 @@ def test_checks_do_not_import_tensorflow():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}, cwd=REPO)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_course_package_works_offline(tmp_path):
+    """An unmodified course notebook's `import mitdeeplearning as mdl` and its loader work in
+    the grader's child: the stand-in package reads the provided file, offline."""
+    from grader.authoring import StudentError
+    from grader.executor import execute
+    from grader.harness import Harness
+    from grader.notebook import CodeCell
+    from grader.plan import provide_files
+    from grader.proxy import LiveNamespace, ReplayNamespace
+    from grader.sandbox import detect
+    from tests.conftest import SANDBOX
+
+    spec = load_assignment("facial-detection")
+    planner = LiveNamespace("student", {}, {})
+    with pytest.raises(StudentError):
+        planner.value("shapes")
+    cells = [
+        "!pip install mitdeeplearning\nimport mitdeeplearning as mdl\nimport tensorflow as tf",
+        "path = tf.keras.utils.get_file('train_face.h5', 'https://www.dropbox.com/s/x/train_face.h5?dl=1')\n"
+        "loader = mdl.lab2.TrainingDatasetLoader(path)\nx, y = loader.get_batch(8)\n"
+        "faces = mdl.lab2.get_test_faces()\nhistory = mdl.util.LossHistory(0.9)\nhistory.append(1.0)\n"
+        "shapes = [list(x.shape), list(y.shape), [len(g) for g in faces], list(faces[0][0].shape),"
+        " float(y.mean()), loader.get_train_size()]",
+    ]
+    harness = Harness(plan=planner.plan, prelude=spec.prelude_source(),
+                      home_files=provide_files(spec, tmp_path / "home"))
+    observations = execute("course", [CodeCell(i, i, s) for i, s in enumerate(cells)], harness,
+                           spec.limits, detect(SANDBOX))
+    assert [c.status for c in observations.cells] == ["ok", "ok"], observations.cells
+    shapes = ReplayNamespace("student", observations.probes).value("shapes")
+    assert shapes == [[8, 64, 64, 3], [8, 1], [5, 5, 5, 5], [64, 64, 3], 0.5, 3200]

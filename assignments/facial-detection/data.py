@@ -112,6 +112,16 @@ class Data:
         return bool(np.any(self.hidden.skin >= 0))
 
 
+def write_test_faces(path: Path) -> None:
+    """Public sample faces for the course's `mdl.lab2.get_test_faces()` (the shim): 5 per
+    group, drawn with their own seed, never the hidden split. RGB uint8."""
+    rng = np.random.default_rng(SEED + 2)
+    groups = {"LF": (0, 1), "LM": (0, 0), "DF": (1, 1), "DM": (1, 0)}
+    faces = {key: np.stack([face_image(dark, long_hair, rng) for _ in range(5)])
+             for key, (dark, long_hair) in groups.items()}
+    np.savez(path, **faces)
+
+
 def write_train_face_h5(path: Path) -> None:
     """``[[provide]]`` build function: the notebook's training file, in the course's format."""
     write_h5(path, load().train)

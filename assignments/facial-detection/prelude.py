@@ -18,6 +18,10 @@
 
 def _grader_setup():
     import os
+    import sys
+
+    # 4. The course's `mitdeeplearning` package, offline: the grader's stand-in (shims/)
+    sys.path.insert(0, os.path.join(os.path.expanduser("~"), ".grader-shims"))
 
     import tensorflow as tf
 
