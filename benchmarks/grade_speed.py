@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import platform
 import shutil
@@ -141,7 +142,31 @@ def time_grader(assignment: str, folder: Path, scratch: Path, jobs: int, expecte
     if problems:
         raise BenchmarkError(f"grader --jobs {jobs}: not every copy got full marks:\n  "
                              + "\n  ".join(problems))
+    collect_phases(out)
     return timed
+
+
+PHASES: dict[str, list[float]] = {}
+
+
+def collect_phases(out: Path) -> None:
+    """Per-notebook phase times the executor recorded in each observations.json."""
+    for path in out.glob("submissions/*/observations.json"):
+        timings = json.loads(path.read_text()).get("timings", {})
+        for phase in ("execute", "overhead", "cells", "probes"):
+            if phase in timings:
+                PHASES.setdefault(phase, []).append(float(timings[phase]))
+
+
+def report_phases() -> None:
+    if not PHASES:
+        return
+    print()
+    print("per notebook, median over every graded copy (seconds):")
+    meaning = {"execute": "the child, all in", "overhead": "sandbox + Python + shell start, teardown",
+               "cells": "the notebook's cells", "probes": "the planned calls on hidden inputs"}
+    for phase, values in PHASES.items():
+        print(f"  {phase:<9} {statistics.median(values):6.3f}   {meaning[phase]}")
 
 
 def nbconvert_available() -> bool:
@@ -213,6 +238,7 @@ def report(modes: list[Mode], copies: int) -> None:
         for label in ("grader --jobs 1", "grader --jobs 2"):
             ratio = statistics.median(by_label[label].seconds) / base
             print(f"{label} / nbconvert: {ratio:.2f}x  (median seconds per notebook)")
+    report_phases()
     print()
     print("median/min/max over the repeats, per notebook (s/nb) or per run (s/run); "
           "grader runs include their plan step.")

@@ -100,8 +100,18 @@ def execute(
             attempt.observations.ending
     observations = attempt.observations
     _record_crashes(observations, harness.plan, crashed_cells, crashed_probes)
-    observations.timings["execute"] = round(time.perf_counter() - started, 4)
+    _record_phases(observations, time.perf_counter() - started)
     return observations
+
+
+def _record_phases(observations: Observations, elapsed: float) -> None:
+    """Where the child's time went: its cells, its probes, and the rest (start-up of the
+    sandbox, Python and the shell, and teardown), which is the grader's own overhead."""
+    cells = sum(cell.seconds for cell in observations.cells)
+    probes = sum(probe.seconds for probe in observations.probes.values())
+    observations.timings.update(
+        execute=round(elapsed, 4), cells=round(cells, 4), probes=round(probes, 4),
+        overhead=round(max(elapsed - cells - probes, 0.0), 4))
 
 
 def _attempt(submission: str, cells: list[CodeCell], harness: Harness, limits: Limits,
