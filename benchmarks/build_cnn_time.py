@@ -26,21 +26,18 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import platform
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+from _timing import grade_once, load_checks, report_breakdown  # noqa: E402 - beside this script
 
-from grader.grading import GradeOptions, grade
 from grader.observations import Observations
-from grader.plan import make_plan
 from grader.proxy import probe_key
 from grader.spec import load_assignment
 
@@ -60,29 +57,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not args.submission.is_file():
         parser.error(f"no such submission: {args.submission}")
     return args
-
-
-def load_checks(folder: Path) -> ModuleType:
-    """The assignment's checks module (TensorFlow-free): its data split and constants."""
-    spec = importlib.util.spec_from_file_location("build_cnn_checks_benchmark", folder / "checks.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def grade_once(assignment, submission: Path, seed: int, scratch: Path) -> dict:
-    out = Path(tempfile.mkdtemp(prefix="run-", dir=scratch))
-    started = time.perf_counter()
-    make_plan(assignment, seed, cache=out / ".plan")
-    plan_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    run = grade(assignment, [submission], GradeOptions(out=out, jobs=1, seed=seed))
-    notebook_seconds = time.perf_counter() - started
-    (result,) = run.results
-    observations = Observations.load(out / "submissions" / result.submission)
-    return {"plan": plan_seconds, "notebook": notebook_seconds, "result": result,
-            "observations": observations}
 
 
 def accuracy(observations: Observations, name: str, args: tuple, kwargs: dict,
@@ -110,19 +84,6 @@ def report_accuracy(checks: ModuleType, observations: Observations) -> None:
     print(f"  grader's recipe on build_cnn_model(): "
           f"{accuracy(observations, 'fit_build_cnn_model', recipe_args, checks.RECIPE, data.hidden.labels)}"
           f"   (needs {limits.recipe:.2f})")
-
-
-def report_breakdown(observations: Observations) -> None:
-    cells = sorted(observations.cells, key=lambda c: -c.seconds)[:5]
-    probes = sorted(observations.probes.values(), key=lambda p: -p.seconds)
-    print("\nslowest cells of the median run (code cell number: seconds): "
-          + ", ".join(f"{c.index + 1}: {c.seconds:.1f}" for c in cells))
-    print(f"probes: {len(probes)}, {sum(p.seconds for p in probes):.1f} s in all, slowest "
-          + ", ".join(f"{p.seconds:.1f}" for p in probes[:3]))
-    cell_total = sum(c.seconds for c in observations.cells)
-    child = observations.timings.get("execute", 0.0)
-    print(f"child process {child:.1f} s = cells {cell_total:.1f} s + probes "
-          f"{sum(p.seconds for p in probes):.1f} s + start-up and TensorFlow import (prelude)")
 
 
 def main(argv: list[str] | None = None) -> int:

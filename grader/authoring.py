@@ -81,6 +81,16 @@ def check(question: str, points: float, *, public: bool = False) -> Callable[[F]
     return pytest.mark.grader(question=question, points=float(points), public=public)
 
 
+def load_sibling(anchor: str, filename: str) -> Any:
+    """A helper module next to the checks (``load_sibling(__file__, "data.py")``), imported
+    once per process, so its cached data splits are shared by every check."""
+    from pathlib import Path
+
+    from grader.files import load_module
+
+    return load_module(Path(anchor).with_name(filename))
+
+
 def describe(value: Any) -> str:
     """A short description of an input for feedback, e.g. ``7x9 int64 array``."""
     if isinstance(value, np.ndarray):

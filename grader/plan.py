@@ -8,7 +8,6 @@ only ``Plan.probes`` (hidden inputs); expected outputs stay in ``Plan.reference`
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from grader import wire
 from grader.errors import PlanError
-from grader.files import atomic_write
+from grader.files import atomic_write, load_module
 from grader.harness import Harness, Probe, ProbePlan, parameters_injection
 from grader.observations import ProbeRecord
 from grader.results import CheckInfo
@@ -160,22 +159,12 @@ def provide_files(assignment: Assignment, home: Path) -> dict[str, Path]:
             shutil.copyfile(provided.source, path)
         else:
             module_file, _, function = str(provided.build).partition(":")
-            module = _load_module(assignment.folder / module_file)
+            module = load_module(assignment.folder / module_file)
             getattr(module, function)(path)
         if not path.is_file():
             raise PlanError(f"[[provide]] {provided.target!r} was not created")
         files[provided.target] = path
     return files
-
-
-def _load_module(path: Path):  # noqa: ANN202 - a module object
-    spec = importlib.util.spec_from_file_location(f"grader_assignment_{path.stem}", path)
-    if spec is None or spec.loader is None:
-        raise PlanError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses and pickling look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def _fail_on_reference_errors(events_path: Path) -> None:

@@ -36,26 +36,17 @@ skewed data is biased; what is graded is that no group is left behind (WORST_GRO
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from grader.authoring import as_array, assert_close, attach, check, note
+from grader.authoring import as_array, assert_close, attach, check, load_sibling, note
 
 
 def _data_module():
     """data.py, loaded once per process (its splits are cached there)."""
-    name = "grader_assignment_facial_detection_data"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("data.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_sibling(__file__, "data.py")
 
 
 FACES = _data_module()
