@@ -73,7 +73,8 @@ def test_infinite_loop_is_stopped_and_explained(graded):
     failed = [c for c in results["infinite-loop"].checks if not c.passed]
     assert failed and all(c.check.question == "max_pool2d" for c in failed)
     assert all("time limit" in c.message for c in failed)
-    assert results["infinite-loop"].timings["total"] < 30
+    # after two inputs hit the limit, the rest are not run: seconds, not one limit per input
+    assert sum("already exceeded" in c.message for c in failed) == len(failed) - 2
 
 
 def test_syntax_error_is_explained(graded):
