@@ -114,7 +114,10 @@ def grade(assignment: str, paths: tuple[Path, ...], out: Path, jobs: int, seed: 
     options = GradeOptions(out=out, jobs=jobs, seed=seed, selection=Selection(questions=only),
                            sandbox=sandbox, force=force)
     _warn_without_isolation(sandbox)
-    run = _with_progress(spec, paths, options, quiet)
+    from grader.grading import grade as grade_batch
+
+    run = _with_progress(f"grading {spec.name}", quiet, lambda on_start, on_result: grade_batch(
+        spec, paths, options, on_start=on_start, on_result=on_result))
     if not quiet:
         from rich.console import Console
 
@@ -158,21 +161,17 @@ def _warn_without_isolation(mode: str) -> None:
                     fg="red", bold=True, err=True)
 
 
-def _with_progress(spec, paths, options, quiet):  # noqa: ANN001, ANN202
-    from grader.grading import grade as grade_batch
-
+def _with_progress(description: str, quiet: bool, work):  # noqa: ANN001, ANN202
+    """Run ``work(on_start, on_result)`` under a progress bar (none when quiet)."""
     if quiet:
-        return grade_batch(spec, paths, options)
+        return work(None, None)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, transient=True) as progress:
-        task = progress.add_task(f"grading {spec.name}", total=None)
-        return grade_batch(
-            spec, paths, options,
-            on_start=lambda total: progress.update(task, total=total),
-            on_result=lambda result: progress.advance(task),
-        )
+        task = progress.add_task(description, total=None)
+        return work(lambda total: progress.update(task, total=total),
+                    lambda result: progress.advance(task))
 
 
 @main.command()
@@ -300,19 +299,10 @@ def mutate(assignment: str, out: Path, limit: int | None, seed: int | None, jobs
     options = MutateOptions(out=out, jobs=jobs, seed=seed, max=limit, questions=questions,
                             sandbox=sandbox)
     _warn_without_isolation(sandbox)
-    if quiet:
-        report = mutate_assignment(spec, options)
-    else:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-        columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, transient=True) as progress:
-            task = progress.add_task(f"grading mutants of {spec.name}", total=None)
-            report = mutate_assignment(
-                spec, options,
-                on_start=lambda total: progress.update(task, total=total),
-                on_result=lambda result: progress.advance(task),
-            )
+    report = _with_progress(
+        f"grading mutants of {spec.name}", quiet,
+        lambda on_start, on_result: mutate_assignment(spec, options, on_start=on_start,
+                                                      on_result=on_result))
     write_reports(report, out)
     lines = list(summary_lines(report))
     if not quiet:
