@@ -26,9 +26,12 @@ from grader.events import Attempt, read_events
 from grader.harness import Harness, ProbePlan, parameters_injection
 from grader.notebook import CodeCell
 from grader.observations import CellRecord, Observations, ProbeRecord
+from grader.pool import WarmPool, WorkerError
 from grader.sandbox import CHILD_UID, Sandbox
 from grader.spec import Limits
 
+#: The descriptors a warm worker's notebook process gets its event and array logs on.
+WARM_FDS = (3, 4)
 MAX_FILE_BYTES = 1024 * 1024 * 1024
 MAX_PROCESSES = 512
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
@@ -59,16 +62,24 @@ def child_environment(scratch: Path) -> dict[str, str]:
     return env
 
 
+def rlimits(limits: Limits) -> dict[str, tuple[int, int]]:
+    """The child's resource limits (soft, hard), by ``resource`` module name."""
+    memory = limits.memory_mb * 1024 * 1024
+    cpu = int(limits.notebook_timeout) + 5
+    return {
+        "RLIMIT_AS": (memory, memory),
+        "RLIMIT_CORE": (0, 0),
+        "RLIMIT_FSIZE": (MAX_FILE_BYTES, MAX_FILE_BYTES),
+        "RLIMIT_CPU": (cpu, cpu + 5),
+        # Counted per user: enforced once the sandboxed child has dropped root (a fork bomb stops).
+        "RLIMIT_NPROC": (MAX_PROCESSES, MAX_PROCESSES),
+    }
+
+
 def _limit_resources(limits: Limits) -> None:
     """Runs in the child between fork and exec (and so also limits the sandbox's processes)."""
-    memory = limits.memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
-    cpu = int(limits.notebook_timeout) + 5
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-    # Counted per user: enforced once the sandboxed child has dropped root (a fork bomb stops).
-    resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
+    for name, (soft, hard) in rlimits(limits).items():
+        resource.setrlimit(getattr(resource, name), (soft, hard))
 
 
 #: A notebook whose process crashes is run again, without the cell or probe that crashed
@@ -82,9 +93,13 @@ def execute(
     harness: Harness,
     limits: Limits,
     sandbox: Sandbox | None = None,
+    pool: WarmPool | None = None,
 ) -> Observations:
     """Run ``cells`` then the planned probes in a fresh child; never raises for what the
-    student did (only for the grader's own faults, such as a full disk)."""
+    student did (only for the grader's own faults, such as a full disk).
+
+    With a warm ``pool`` the child is forked by one of its workers; otherwise a new
+    interpreter starts. Either way the child is new, isolated and used once."""
     sandbox = sandbox or Sandbox("none", "no sandbox given")
     started = time.perf_counter()
     crashed_cells: dict[int, str] = {}
@@ -92,7 +107,7 @@ def execute(
     for _ in range(MAX_ATTEMPTS):
         remaining = limits.notebook_timeout - (time.perf_counter() - started)
         attempt = _attempt(submission, cells, harness, limits, sandbox, remaining,
-                           sorted(crashed_cells), sorted(crashed_probes))
+                           sorted(crashed_cells), sorted(crashed_probes), pool)
         running = attempt.running
         if not attempt.observations.ending.startswith("crashed") or running is None:
             break
@@ -116,15 +131,19 @@ def _record_phases(observations: Observations, elapsed: float) -> None:
 
 def _attempt(submission: str, cells: list[CodeCell], harness: Harness, limits: Limits,
              sandbox: Sandbox, budget: float, skip_cells: list[int],
-             skip_probes: list[int]) -> Attempt:
-    scratch = Path(tempfile.mkdtemp(prefix="grader-run-"))
+             skip_probes: list[int], pool: WarmPool | None = None) -> Attempt:
+    scratch = pool.scratch() if pool else Path(tempfile.mkdtemp(prefix="grader-run-"))
     events, arrays = (scratch.parent / f"{scratch.name}.{kind}" for kind in ("events", "arrays"))
     try:
         with open(events, "ab") as event_file, open(arrays, "ab") as array_file:
             fds = (event_file.fileno(), array_file.fileno())
-            _write_job(scratch, cells, harness, limits, fds, skip_cells, skip_probes)
+            _write_job(scratch, cells, harness, limits, WARM_FDS if pool else fds, skip_cells,
+                       skip_probes)
             sandbox.prepare(scratch)
-            ending, output = _run_child(scratch, limits, sandbox, fds, max(budget, 1.0))
+            if pool:
+                ending, output = _run_warm(pool, scratch, limits, max(budget, 1.0))
+            else:
+                ending, output = _run_child(scratch, limits, sandbox, fds, max(budget, 1.0))
         attempt = read_events(submission, events, arrays, harness.plan, ending)
         if attempt.observations.ending != "completed":
             attempt.observations.log_tail = output
@@ -208,6 +227,19 @@ def _run_child(scratch: Path, limits: Limits, sandbox: Sandbox, fds: tuple[int, 
         ending = f"killed: the notebook exceeded its time limit of {limits.notebook_timeout:g} s"
     _kill_group(process.pid)
     return ending, tail.text()
+
+
+def _run_warm(pool: WarmPool, scratch: Path, limits: Limits, budget: float) -> tuple[str, str]:
+    """As ``_run_child``, in a process forked by a warm worker of ``pool``."""
+    request = pool.request(child_environment(scratch), rlimits(limits))
+    with pool.lease() as worker:
+        try:
+            outcome = worker.run(scratch.name, request, budget)
+        except WorkerError as exc:
+            return f"crashed: {exc}", ""
+    if outcome.timed_out:
+        return f"killed: the notebook exceeded its time limit of {limits.notebook_timeout:g} s", outcome.tail
+    return _describe_exit(outcome.status), outcome.tail
 
 
 class _OutputTail:

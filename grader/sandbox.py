@@ -66,8 +66,12 @@ class Sandbox:
     def isolated(self) -> bool:
         return self.kind == "bubblewrap"
 
-    def wrap(self, command: list[str], scratch: Path) -> list[str]:
-        """``command`` as it must be started to run isolated with ``scratch`` writable."""
+    def wrap(self, command: list[str], scratch: Path, warm: bool = False) -> list[str]:
+        """``command`` as it must be started to run isolated with ``scratch`` writable.
+
+        ``warm``: the command is a warm worker (grader.child.zygote), which also needs to
+        mount, to give each job it forks namespaces and a scratch folder of its own.
+        """
         if not self.isolated:
             return command
         args = bubblewrap_arguments(scratch, unprivileged=os.geteuid() != 0)
@@ -75,6 +79,8 @@ class Sandbox:
             # kept only long enough for the child's first lines to switch to CHILD_UID,
             # which clears every capability
             args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+            if warm:
+                args += ["--cap-add", "CAP_SYS_ADMIN"]
         return [*args, "--", *command]
 
     def prepare(self, scratch: Path) -> None:

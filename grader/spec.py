@@ -81,6 +81,9 @@ class Assignment:
     #: The grading profile: values assigned right after the notebook's cell tagged
     #: "parameters" (papermill's convention), e.g. fewer epochs so grading fits its time.
     parameters: dict[str, object] = field(default_factory=dict)
+    #: Modules each warm worker imports once (grader.pool), so that no submission pays for
+    #: them: e.g. ``["tensorflow"]`` for the Keras labs. numpy and IPython always are.
+    preload: tuple[str, ...] = ()
 
     def question(self, question_id: str) -> Question:
         for question in self.questions:
@@ -139,7 +142,7 @@ def load_assignment(name_or_path: str | Path) -> Assignment:
 
 
 TABLE_KEYS = {
-    "assignment": {"title", "notebook", "reference", "checks", "probes", "prelude"},
+    "assignment": {"title", "notebook", "reference", "checks", "probes", "prelude", "preload"},
     "limits": set(Limits.__dataclass_fields__),
     "forbidden": {"apis", "reason"},
     "questions": {"id", "title", "names"},
@@ -175,6 +178,7 @@ def _build(folder: Path, data: dict) -> Assignment:
         prelude=_optional(folder, section, "prelude", name),
         provide=tuple(_provided(folder, entry, name) for entry in data.get("provide", [])),
         parameters=_parameters(_table(data, "parameters", name), name),
+        preload=_strings(section.get("preload", []), "[assignment] preload", name),
         questions=questions,
         limits=limits,
         forbidden=forbidden,

@@ -8,14 +8,30 @@ import numpy as np
 import pytest
 
 from grader.authoring import StudentError
-from grader.executor import MAX_ATTEMPTS, execute
+from grader.executor import MAX_ATTEMPTS, child_environment, execute
 from grader.harness import Harness
 from grader.notebook import CodeCell
+from grader.pool import WarmPool
 from grader.proxy import LiveNamespace, ReplayNamespace
+from grader.sandbox import Sandbox
 from grader.spec import Limits
 from grader.wire import Unsupported
 
 FAST = Limits(cell_timeout=2, probe_timeout=1, notebook_timeout=30, memory_mb=1024)
+LAUNCH: dict[str, WarmPool | None] = {"pool": None}
+
+
+@pytest.fixture(scope="module", params=["cold", "warm"], autouse=True)
+def launcher(request, tmp_path_factory):
+    """Every test runs twice: a cold interpreter per child, and children forked warm."""
+    if request.param == "cold":
+        yield
+        return
+    with WarmPool(Sandbox("none", "unit tests"), 1, (),
+                  child_environment(tmp_path_factory.mktemp("warm"))) as pool:
+        LAUNCH["pool"] = pool
+        yield
+        LAUNCH["pool"] = None
 
 
 def run(sources, calls=(), limits=FAST):
@@ -27,7 +43,7 @@ def run(sources, calls=(), limits=FAST):
         except StudentError:
             pass
     cells = [CodeCell(i, i, s) for i, s in enumerate(sources)]
-    observations = execute("t", cells, Harness(plan=planner.plan), limits)
+    observations = execute("t", cells, Harness(plan=planner.plan), limits, pool=LAUNCH["pool"])
     return observations, ReplayNamespace("student", observations.probes)
 
 
@@ -185,7 +201,7 @@ def test_grading_profile_overrides_the_parameters_cell_and_prelude_runs_first():
         planner.value("seen")
     harness = Harness(plan=planner.plan, prelude="PRELUDE_RAN = True",
                       parameters={"EPOCHS": 1})
-    observations = execute("t", cells, harness, FAST)
+    observations = execute("t", cells, harness, FAST, pool=LAUNCH["pool"])
     seen = ReplayNamespace("student", observations.probes).value("seen")
     assert seen == (1, 32, True)
 
@@ -199,7 +215,7 @@ def test_provided_files_are_copies_under_home(tmp_path):
     source = ("import os\npath = os.path.expanduser('~/.keras/datasets/data.bin')\n"
               "content = open(path, 'rb').read().decode()\nopen(path, 'wb').write(b'spoiled')")
     harness = Harness(plan=planner.plan, home_files={".keras/datasets/data.bin": data})
-    observations = execute("t", [CodeCell(0, 0, source)], harness, FAST)
+    observations = execute("t", [CodeCell(0, 0, source)], harness, FAST, pool=LAUNCH["pool"])
     assert ReplayNamespace("student", observations.probes).value("content") == "dataset"
     assert data.read_bytes() == b"dataset"
 

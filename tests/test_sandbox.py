@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from grader import sandbox as sandbox_module
 from grader.authoring import StudentError
-from grader.executor import execute
+from grader.executor import child_environment, execute
 from grader.harness import Harness
 from grader.notebook import CodeCell
+from grader.pool import WarmPool
 from grader.proxy import LiveNamespace, ReplayNamespace
-from grader.sandbox import SandboxUnavailableError, detect
+from grader.sandbox import Sandbox, SandboxUnavailableError, detect
 from grader.spec import Limits
 from tests.conftest import REFERENCE
 
@@ -22,22 +24,36 @@ LIMITS = Limits(cell_timeout=10, probe_timeout=2, notebook_timeout=60, memory_mb
 REQUIRED = os.environ.get("GRADER_REQUIRE_SANDBOX") == "1"  # set by CI: never skip there
 
 
-@pytest.fixture(scope="module")
-def isolated():
+@pytest.fixture(scope="module", params=["cold", "warm"])
+def isolated(request, tmp_path_factory):
+    """The sandbox, with children started cold or forked by a warm worker (same guarantees)."""
     chosen = detect("auto")
     if not chosen.isolated:
         if REQUIRED:
             pytest.fail(f"isolation required but unavailable: {chosen.reason}")
         pytest.skip(f"bubblewrap unavailable: {chosen.reason}")
-    return chosen
+    if request.param == "cold":
+        yield Launch(chosen)
+        return
+    problem = WarmPool.unusable(chosen)
+    if problem:
+        pytest.skip(problem)
+    with WarmPool(chosen, 1, (), child_environment(tmp_path_factory.mktemp("warm"))) as pool:
+        yield Launch(chosen, pool)
 
 
-def observe(source: str, name: str, sandbox) -> object:
+@dataclass
+class Launch:
+    sandbox: Sandbox
+    pool: WarmPool | None = None
+
+
+def observe(source: str, name: str, launch: Launch) -> object:
     planner = LiveNamespace("student", {}, {})
     with pytest.raises(StudentError):
         planner.value(name)
     observations = execute("t", [CodeCell(0, 0, source)], Harness(plan=planner.plan), LIMITS,
-                           sandbox)
+                           launch.sandbox, launch.pool)
     return ReplayNamespace("student", observations.probes).value(name)
 
 
@@ -106,7 +122,7 @@ def test_fallback_grades_without_isolation_and_says_so(tmp_path):
     chosen = detect("off")
     assert not chosen.isolated
     assert "NO ISOLATION" in sandbox_module.describe(chosen)
-    facts = observe(probe_source(str(tmp_path / "outside")), "facts", chosen)
+    facts = observe(probe_source(str(tmp_path / "outside")), "facts", Launch(chosen))
     assert facts["reference"] == "readable"  # exactly why the fallback warns loudly
 
 
@@ -119,3 +135,33 @@ def test_strict_mode_refuses_when_bubblewrap_is_missing(monkeypatch):
         assert detect("auto").kind == "none"
     finally:
         detect.cache_clear()
+
+
+LEFTOVERS = """
+import os, subprocess
+found = {"tmp": sorted(os.listdir("/tmp")), "shm": sorted(os.listdir("/dev/shm")),
+         "processes": sorted(p for p in os.listdir("/proc") if p.isdigit()),
+         "jobs": sorted(os.listdir(os.path.dirname(os.getcwd())))}
+for path in ("/tmp/left-behind", "/dev/shm/left-behind", "../left-behind"):
+    try:
+        open(path, "w").write("from an earlier submission")
+    except OSError:
+        pass
+subprocess.Popen(["sh", "-c", "sleep 3119"], start_new_session=True)
+"""
+
+
+def test_each_submission_starts_clean_even_from_a_warm_worker(isolated):
+    """What one submission leaves behind (files in /tmp and /dev/shm, a process, a file
+    beside its scratch folder) is not there for the next one, cold or warm; the process list
+    shows only the job's own init and notebook process; no other job folder is visible."""
+    first = observe(LEFTOVERS, "found", isolated)
+    second = observe(LEFTOVERS, "found", isolated)
+    for found in (first, second):
+        # /tmp holds only the path down to the job's own scratch folder
+        assert len(found["tmp"]) <= 1 and all(name.startswith("grader-") for name in found["tmp"])
+        assert "left-behind" not in found["shm"]
+        assert found["processes"] == ["1", "2"]
+        assert "left-behind" not in found["jobs"] and len(found["jobs"]) == 1
+    leftover = subprocess.run(["pgrep", "-f", "sleep 3119"], capture_output=True, text=True)
+    assert leftover.stdout.strip() == ""
