@@ -140,13 +140,16 @@ def _attempt(submission: str, cells: list[CodeCell], harness: Harness, limits: L
             _write_job(scratch, cells, harness, limits, WARM_FDS if pool else fds, skip_cells,
                        skip_probes)
             sandbox.prepare(scratch)
+            peak_mb = None
             if pool:
-                ending, output = _run_warm(pool, scratch, limits, max(budget, 1.0))
+                ending, output, peak_mb = _run_warm(pool, scratch, limits, max(budget, 1.0))
             else:
                 ending, output = _run_child(scratch, limits, sandbox, fds, max(budget, 1.0))
         attempt = read_events(submission, events, arrays, harness.plan, ending)
         if attempt.observations.ending != "completed":
             attempt.observations.log_tail = output
+        if peak_mb is not None:
+            attempt.observations.timings["peak_mb"] = peak_mb
         return attempt
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -229,17 +232,21 @@ def _run_child(scratch: Path, limits: Limits, sandbox: Sandbox, fds: tuple[int, 
     return ending, tail.text()
 
 
-def _run_warm(pool: WarmPool, scratch: Path, limits: Limits, budget: float) -> tuple[str, str]:
-    """As ``_run_child``, in a process forked by a warm worker of ``pool``."""
+def _run_warm(pool: WarmPool, scratch: Path, limits: Limits,
+              budget: float) -> tuple[str, str, float | None]:
+    """As ``_run_child``, in a process forked by a warm worker of ``pool``; also returns the
+    notebook process's peak resident memory in MiB (its own and its children's largest)."""
     request = pool.request(child_environment(scratch), rlimits(limits))
     with pool.lease() as worker:
         try:
             outcome = worker.run(scratch.name, request, budget)
         except WorkerError as exc:
-            return f"crashed: {exc}", ""
+            return f"crashed: {exc}", "", None
+    peak = round(outcome.peak_kb / 1024, 1)
     if outcome.timed_out:
-        return f"killed: the notebook exceeded its time limit of {limits.notebook_timeout:g} s", outcome.tail
-    return _describe_exit(outcome.status), outcome.tail
+        ending = f"killed: the notebook exceeded its time limit of {limits.notebook_timeout:g} s"
+        return ending, outcome.tail, peak
+    return _describe_exit(outcome.status), outcome.tail, peak
 
 
 class _OutputTail:

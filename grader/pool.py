@@ -57,6 +57,7 @@ class Outcome:
     status: int  # exit code, or -signal
     timed_out: bool
     tail: str  # last output of the process (crash messages)
+    peak_kb: int = 0  # largest resident set of the job's processes
 
 
 class Worker:
@@ -64,7 +65,10 @@ class Worker:
 
     def __init__(self, sandbox: Sandbox, root: Path, preload: tuple[str, ...],
                  environment: dict[str, str]) -> None:
-        self.sandbox, self.root, self.preload, self.environment = sandbox, root, preload, environment
+        self.sandbox, self.root, self.preload = sandbox, root, preload
+        #: the same path for every job of this worker: a link to the job's scratch folder
+        self.home = root / f"home-{id(self)}"
+        self.environment = {**environment, "HOME": str(self.home)}
         self.process: subprocess.Popen | None = None
         self.ready = False
         self.start()
@@ -101,8 +105,10 @@ class Worker:
         if not self.ready:
             self._await_ready()
         assert self.process is not None and self.process.stdin is not None
+        environment = {**request["env"], "HOME": str(self.home)}
+        message = {**request, "env": environment, "job": job, "budget": budget}
         try:
-            self.process.stdin.write((json.dumps({**request, "job": job, "budget": budget}) + "\n").encode())
+            self.process.stdin.write((json.dumps(message) + "\n").encode())
             self.process.stdin.flush()
         except OSError as exc:
             self.stop()
@@ -110,7 +116,8 @@ class Worker:
         answer = self._read(budget + ANSWER_GRACE)
         if "error" in answer:
             raise WorkerError(f"the grading worker could not run the notebook: {answer['error']}")
-        return Outcome(int(answer["status"]), bool(answer["timeout"]), str(answer["tail"]))
+        return Outcome(int(answer["status"]), bool(answer["timeout"]), str(answer["tail"]),
+                       int(answer.get("peak_kb", 0)))
 
     def _await_ready(self) -> None:
         answer = self._read(START_TIMEOUT)

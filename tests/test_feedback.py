@@ -206,6 +206,7 @@ def test_without_matplotlib_pictures_become_text(assignment, graded, monkeypatch
         raise ImportError("No module named 'matplotlib'")
 
     monkeypatch.setattr(feedback, "png", no_matplotlib)
+    monkeypatch.setattr(feedback, "_DRAWN", {})  # nothing drawn earlier in this process
     _, observations, reference = stored(out, results["maps-over-8"])
     written = write_feedback(results["maps-over-8"], tmp_path, assignment, observations, reference)
     assert [p.name for p in written] == ["feedback.html", "feedback.md"]
@@ -357,3 +358,19 @@ def parse_first_image(graded) -> str:
         pytest.skip("no picture to attach without matplotlib")
     page = parse(out / "submissions" / "maps-over-8" / "feedback.html")
     return page.images[0]["src"].split(",", 1)[1]
+
+
+def test_a_figure_drawn_before_is_not_drawn_again(monkeypatch):
+    drawn = []
+    real_png = feedback.png
+    monkeypatch.setattr(feedback, "_DRAWN", {})
+    monkeypatch.setattr(feedback, "png", lambda draw: drawn.append(draw) or real_png(draw))
+
+    def grid(value: float, label: str = "yours") -> feedback.ImageGrid:
+        return feedback.ImageGrid("maps", [feedback.GridRow(label, np.full((3, 3), value))])
+
+    first, again = feedback.render(grid(1.0)), feedback.render(grid(1.0))
+    other_values, other_label = feedback.render(grid(2.0)), feedback.render(grid(1.0, "expected"))
+    assert len(drawn) == 3  # same content once; other numbers or words are drawn anew
+    assert first.png == again.png and first.png.startswith(feedback.PNG_SIGNATURE)
+    assert other_values.png != first.png and other_label.png != first.png

@@ -121,6 +121,7 @@ def _supervise(request: dict[str, Any], jobs_root: str, isolate: bool) -> dict[s
     arrays = os.open(f"{scratch}.arrays", os.O_WRONLY | os.O_APPEND)
     if isolate:
         _isolate_filesystem(jobs_root, scratch)
+    _link_home(os.environ["HOME"], scratch)
     tail_read, tail_write = os.pipe()
     top = os.fork()
     if top == 0:
@@ -131,10 +132,11 @@ def _supervise(request: dict[str, Any], jobs_root: str, isolate: bool) -> dict[s
     os.close(tail_write)
     os.close(events)
     os.close(arrays)
-    status, timed_out, tail = _watch(top, tail_read, float(request["budget"]))
+    status, timed_out, tail, peak_kb = _watch(top, tail_read, float(request["budget"]))
     if not isolate:
         _kill_group(top)  # what the notebook left running (with isolation, its namespace died)
-    return {"status": status, "timeout": timed_out, "tail": tail.decode("utf-8", "replace")}
+    return {"status": status, "timeout": timed_out, "tail": tail.decode("utf-8", "replace"),
+            "peak_kb": peak_kb}
 
 
 def _isolate_filesystem(jobs_root: str, scratch: str) -> None:
@@ -150,6 +152,19 @@ def _isolate_filesystem(jobs_root: str, scratch: str) -> None:
     os.makedirs(scratch, mode=0o755, exist_ok=True)
     _mount(f"/proc/self/fd/{keep}", scratch, None, MS_BIND)
     os.close(keep)
+
+
+def _link_home(home: str, scratch: str) -> None:
+    """Point the worker's $HOME at this job's scratch folder.
+
+    Modules imported once in the zygote may have remembered $HOME (Keras keeps
+    ``~/.keras`` from its import), so $HOME is the same path for every job of a worker: a
+    link, re-pointed per job (inside the job's own /tmp when isolated).
+    """
+    os.makedirs(os.path.dirname(home), mode=0o755, exist_ok=True)
+    staged = f"{home}.{os.getpid()}"
+    os.symlink(scratch, staged)
+    os.replace(staged, home)
 
 
 def _init(request: dict[str, Any], scratch: str, fds: tuple[int, int, int]) -> None:
@@ -222,8 +237,10 @@ def _limit(limits: dict[str, int]) -> None:
         resource.setrlimit(number, (soft, hard))
 
 
-def _watch(pid: int, tail_fd: int, budget: float) -> tuple[int, bool, bytes]:
-    """Wait for ``pid`` within ``budget`` seconds, keeping the tail of its output."""
+def _watch(pid: int, tail_fd: int, budget: float) -> tuple[int, bool, bytes, int]:
+    """Wait for ``pid`` within ``budget`` seconds, keeping the tail of its output; returns its
+    exit status, whether it ran out of time, the tail, and the peak memory (KiB) of it and
+    the processes it waited for (the notebook process, for the job's init)."""
     deadline = time.monotonic() + budget
     pidfd = os.pidfd_open(pid)
     tail, timed_out, open_fds = b"", False, [tail_fd, pidfd]
@@ -242,7 +259,7 @@ def _watch(pid: int, tail_fd: int, budget: float) -> tuple[int, bool, bytes]:
                 open_fds.remove(tail_fd)
         if pidfd in ready:
             open_fds.remove(pidfd)
-    _, status = os.waitpid(pid, 0)
+    _, status, usage = os.wait4(pid, 0)
     os.set_blocking(tail_fd, False)
     try:
         while chunk := os.read(tail_fd, 65536):
@@ -251,9 +268,10 @@ def _watch(pid: int, tail_fd: int, budget: float) -> tuple[int, bool, bytes]:
         pass
     os.close(tail_fd)
     os.close(pidfd)
+    peak_kb = int(usage.ru_maxrss)
     if os.WIFSIGNALED(status):
-        return -os.WTERMSIG(status), timed_out, tail
-    return os.waitstatus_to_exitcode(status), timed_out, tail
+        return -os.WTERMSIG(status), timed_out, tail, peak_kb
+    return os.waitstatus_to_exitcode(status), timed_out, tail, peak_kb
 
 
 def _kill_group(pid: int) -> None:
