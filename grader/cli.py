@@ -70,6 +70,18 @@ def list_assignments() -> None:
             click.echo(f"{name}\tBROKEN: {exc}")
 
 
+def _parse_shard(context: click.Context, parameter: click.Parameter,
+                 value: str | None) -> tuple[int, int] | None:
+    """``--shard K/N`` as (K, N), with 1 <= K <= N."""
+    if value is None:
+        return None
+    k, slash, n = value.partition("/")
+    if slash and k.strip().isdigit() and n.strip().isdigit() and 1 <= int(k) <= int(n):
+        return int(k), int(n)
+    raise click.BadParameter(f"{value!r} is not K/N with 1 <= K <= N, e.g. 2/4 for the second of "
+                             "four shares")
+
+
 @main.command()
 @click.argument("assignment")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -88,6 +100,17 @@ def list_assignments() -> None:
 @click.option("--force", is_flag=True,
               help="Regrade every submission, even those a previous (interrupted) run of the "
                    "same spec in --out already finished.")
+@click.option("--warm/--cold", default=True, show_default=True,
+              help="Fork each notebook's fresh, isolated process from a warm worker that "
+                   "imported numpy, IPython (and TensorFlow) once; --cold starts a new "
+                   "interpreter per notebook.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Run the notebooks on the workers of this Dask scheduler instead of here "
+                   "(--jobs is then the workers' business; see docs/scale-out.md).")
+@click.option("--shard", default=None, metavar="K/N", callback=_parse_shard,
+              help="Grade only share K of N of the notebooks found (for a CI matrix; the same "
+                   "notebooks give the same shares everywhere); join the outputs with "
+                   "`grader merge`.")
 @click.option("--junit", type=click.Path(path_type=Path), default=None,
               help="Also write JUnit XML here (a testcase per check, points as properties).")
 @click.option("--fail-under", type=float, default=None, metavar="SCORE",
@@ -95,8 +118,9 @@ def list_assignments() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or table.")
 @_fail_cleanly
 def grade(assignment: str, paths: tuple[Path, ...], out: Path, jobs: int, seed: int | None,
-          only: tuple[str, ...], sandbox: str, force: bool, junit: Path | None,
-          fail_under: float | None, quiet: bool) -> None:
+          only: tuple[str, ...], sandbox: str, force: bool, warm: bool, scheduler: str | None,
+          shard: tuple[int, int] | None, junit: Path | None, fail_under: float | None,
+          quiet: bool) -> None:
     """Grade the notebooks in PATHS (files or folders) for ASSIGNMENT.
 
     Exits 0 when grading completed, whatever the scores (unless --fail-under is given);
@@ -112,8 +136,9 @@ def grade(assignment: str, paths: tuple[Path, ...], out: Path, jobs: int, seed: 
     for question in only:
         spec.question(question)
     options = GradeOptions(out=out, jobs=jobs, seed=seed, selection=Selection(questions=only),
-                           sandbox=sandbox, force=force)
-    _warn_without_isolation(sandbox)
+                           sandbox=sandbox, force=force, warm=warm, scheduler=scheduler, shard=shard)
+    if scheduler is None:  # on a cluster, the workers' isolation is checked when connecting
+        _warn_without_isolation(sandbox)
     from grader.grading import grade as grade_batch
 
     run = _with_progress(f"grading {spec.name}", quiet, lambda on_start, on_result: grade_batch(
@@ -124,8 +149,11 @@ def grade(assignment: str, paths: tuple[Path, ...], out: Path, jobs: int, seed: 
         from grader.reporters import summary_table
 
         Console().print(summary_table(run.results, f"{spec.name} (seed {run.seed})"))
-    click.echo(f"graded {len(run.results)} submission(s); results in {out}/ "
+    share = f" (shard {shard[0]}/{shard[1]})" if shard else ""
+    click.echo(f"graded {len(run.results)} submission(s){share}; results in {out}/ "
                f"(gradebook.csv, submissions/*/results.json)")
+    if scheduler and run.sandbox and not run.sandbox.isolated:
+        click.secho(f"WARNING: {run.isolation}.", fg="red", bold=True, err=True)
     _report_for_ci(run, junit)
     low = [r for r in run.results if fail_under is not None and r.score < fail_under]
     if low:
@@ -216,6 +244,37 @@ def rescore(out: Path, only: tuple[str, ...], quiet: bool) -> None:
 
         Console().print(summary_table(run.results, f"{run.assignment.name} (rescored)"))
     click.echo(f"rescored {len(run.results)} submission(s) in {out}/")
+
+
+@main.command()
+@click.argument("runs", nargs=-1, required=True,
+                type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True,
+              help="The new folder for the merged run.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or table.")
+@_fail_cleanly
+def merge(runs: tuple[Path, ...], out: Path, quiet: bool) -> None:
+    """Join the output folders RUNS of `grader grade --shard K/N` into one folder, with one
+    gradebook.csv and run.json (rescore and report work on it). Nothing is graded again.
+
+    Refuses runs of different assignments, specs or seeds, and one submission name standing
+    for different notebooks in two runs.
+    """
+    from grader.merge import merge as merge_runs
+
+    merged = _with_progress("merging", quiet, lambda on_start, on_result: merge_runs(
+        runs, out, on_start=on_start, on_result=on_result))
+    if not quiet:
+        from rich.console import Console
+
+        from grader.reporters import summary_table
+
+        Console().print(summary_table(merged.results, f"{merged.assignment} (seed {merged.seed})"))
+    if merged.missing:
+        click.secho(f"WARNING: not graded in any of these runs (an unfinished shard?): "
+                    f"{', '.join(merged.missing)}", fg="yellow", err=True)
+    click.echo(f"merged {len(merged.results)} submission(s) from {len(runs)} run(s) into {out}/ "
+               "(gradebook.csv, submissions/*/results.json)")
 
 
 @main.command()

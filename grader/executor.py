@@ -106,8 +106,11 @@ def execute(
     crashed_probes: dict[int, str] = {}
     for _ in range(MAX_ATTEMPTS):
         remaining = limits.notebook_timeout - (time.perf_counter() - started)
-        attempt = _attempt(submission, cells, harness, limits, sandbox, remaining,
-                           sorted(crashed_cells), sorted(crashed_probes), pool)
+        skip = sorted(crashed_cells), sorted(crashed_probes)
+        try:
+            attempt = _attempt(submission, cells, harness, limits, sandbox, remaining, *skip, pool)
+        except WorkerError:  # the grader's fault, not the student's: this attempt runs cold
+            attempt = _attempt(submission, cells, harness, limits, sandbox, remaining, *skip)
         running = attempt.running
         if not attempt.observations.ending.startswith("crashed") or running is None:
             break
@@ -238,10 +241,7 @@ def _run_warm(pool: WarmPool, scratch: Path, limits: Limits,
     notebook process's peak resident memory in MiB (its own and its children's largest)."""
     request = pool.request(child_environment(scratch), rlimits(limits))
     with pool.lease() as worker:
-        try:
-            outcome = worker.run(scratch.name, request, budget)
-        except WorkerError as exc:
-            return f"crashed: {exc}", "", None
+        outcome = worker.run(scratch.name, request, budget)  # WorkerError: see execute()
     peak = round(outcome.peak_kb / 1024, 1)
     if outcome.timed_out:
         ending = f"killed: the notebook exceeded its time limit of {limits.notebook_timeout:g} s"

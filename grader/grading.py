@@ -1,30 +1,37 @@
 """Grading a batch: discover submissions, run each in isolation, score, write as each finishes.
 
 This is the library entry point behind ``grader grade``. Executors run concurrently in
-child processes (``--jobs``); scoring and writing happen one at a time in this process, as
-each submission finishes, so a crash or a kill mid-batch never costs finished results.
+child processes (``--jobs``), or on the workers of a Dask cluster (``--scheduler``, see
+``grader.cluster``); scoring and writing happen one at a time in this process, as each
+submission finishes, so a crash or a kill mid-batch never costs finished results.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
+import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from grader import __version__
 from grader.analysis import forbidden_findings
+from grader.cache import ExecutionKeys, ObservationCache
 from grader.errors import GraderError, NotebookError
-from grader.executor import execute
+from grader.executor import child_environment, execute
 from grader.feedback import write_feedback
 from grader.files import atomic_write
-from grader.notebook import read_code_cells
+from grader.notebook import CodeCell, read_code_cells
 from grader.observations import Observations
-from grader.plan import Plan, make_plan, plan_id
+from grader.plan import Plan, make_plan
+from grader.pool import WarmPool
 from grader.reporters import write_gradebook, write_results_json
 from grader.results import SubmissionResult
 from grader.sandbox import Sandbox
@@ -48,6 +55,9 @@ class GradeOptions:
     selection: Selection = field(default_factory=Selection)
     sandbox: str = "auto"  # auto | strict | off (see grader.sandbox)
     force: bool = False  # regrade submissions already finished in ``out`` by the same run
+    scheduler: str | None = None  # a Dask scheduler (tcp://host:port): run notebooks on its workers
+    shard: tuple[int, int] | None = None  # (k, n): grade only share k of n (see ``shard``)
+    warm: bool = True  # fork each child from a warm worker (grader.pool) rather than start it cold
 
 
 @dataclass
@@ -58,7 +68,8 @@ class GradeRun:
     seed: int
     out: Path
     results: list[SubmissionResult] = field(default_factory=list)
-    sandbox: Sandbox | None = None
+    sandbox: Sandbox | None = None  # on a cluster: the least isolated worker's
+    isolation: str = "none"  # how and where the notebooks ran, as recorded in run.json
 
 
 def discover(paths: Iterable[Path]) -> list[Submission]:
@@ -89,32 +100,130 @@ def _name(paths: list[Path]) -> list[Submission]:
     return named
 
 
-def observe(assignment: Assignment, plan: Plan, submission: Submission,
-            sandbox: Sandbox | None = None) -> Observations:
-    """Run one submission and return its observations; never raises for bad submissions."""
+def shard(submissions: Sequence[Submission], k: int, n: int) -> list[Submission]:
+    """Share ``k`` of ``n`` (counted from 1) of ``submissions``, for a CI matrix of n jobs.
+
+    A submission's share depends only on its name (a stable hash, the same on every machine
+    and in every job), so the n shares are disjoint and together hold every submission.
+    """
+    if not 1 <= k <= n:
+        raise GraderError(f"shard {k}/{n}: K must be between 1 and N")
+    return [s for s in submissions if _share(s.name, n) == k - 1]
+
+
+def _share(name: str, n: int) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") % n
+
+
+def read_submission(assignment: Assignment, submission: Submission) -> list[CodeCell]:
+    """The submission's code cells; raises NotebookError (for the student) if unreadable."""
+    return read_code_cells(submission.path, int(assignment.limits.max_notebook_mb * 2**20))
+
+
+def not_run(submission: Submission, problem: str, plan_id: str = "") -> Observations:
+    """Observations of a submission that could not run; without a ``plan_id`` a rerun into
+    the same folder tries it again (it failed for the grader's reasons, not the student's)."""
+    return Observations(submission=submission.name, problem=problem, ending="not run",
+                        plan_id=plan_id)
+
+
+def complete(observations: Observations, assignment: Assignment, plan: Plan,
+             cells: list[CodeCell], seconds: float) -> Observations:
+    """Add to what the child reported what needs no running: the forbidden APIs the code
+    reaches (found statically), the plan its probes answered, and the time it all took."""
     started = time.perf_counter()
-    limits = assignment.limits
-    try:
-        cells = read_code_cells(submission.path, int(limits.max_notebook_mb * 2**20))
-    except NotebookError as exc:
-        return Observations(submission=submission.name, problem=str(exc), ending="not run",
-                            plan_id=plan.id)
-    uses, tainted = forbidden_findings(cells, assignment.forbidden.apis)
-    observations = execute(submission.name, cells, plan.harness(assignment), limits, sandbox)
-    observations.forbidden, observations.tainted = uses, tainted
+    observations.forbidden, observations.tainted = forbidden_findings(cells, assignment.forbidden.apis)
     observations.plan_id = plan.id
-    observations.timings["total"] = round(time.perf_counter() - started, 4)
+    observations.timings["total"] = round(seconds + time.perf_counter() - started, 4)
     return observations
 
 
-def _safe_observe(assignment: Assignment, plan: Plan, submission: Submission,
-                  sandbox: Sandbox) -> Observations:
+def observe(assignment: Assignment, plan: Plan, submission: Submission,
+            sandbox: Sandbox | None = None, pool: WarmPool | None = None) -> Observations:
+    """Run one submission and return its observations; never raises for bad submissions."""
+    started = time.perf_counter()
     try:
-        return observe(assignment, plan, submission, sandbox)
+        cells = read_submission(assignment, submission)
+    except NotebookError as exc:
+        return not_run(submission, str(exc), plan.id)
+    observations = execute(submission.name, cells, plan.harness(assignment), assignment.limits,
+                           sandbox, pool)
+    return complete(observations, assignment, plan, cells, time.perf_counter() - started)
+
+
+def _safe_observe(assignment: Assignment, plan: Plan, submission: Submission,
+                  sandbox: Sandbox, pool: WarmPool | None = None) -> Observations:
+    try:
+        return observe(assignment, plan, submission, sandbox, pool)
     except Exception as exc:  # noqa: BLE001 - one submission's grader fault must not stop the batch
         detail = "".join(traceback.format_exception_only(exc)).strip()
-        return Observations(submission=submission.name, ending="not run",
-                            problem=f"internal grader error, please report it: {detail}")
+        return not_run(submission, f"internal grader error, please report it: {detail}")
+
+
+class Runner(Protocol):
+    """Where the notebooks of a batch run: ``LocalRunner``, or ``grader.cluster.ClusterRunner``."""
+
+    @property
+    def sandbox(self) -> Sandbox:
+        """The isolation the notebooks get (on a cluster: the least isolated worker's)."""
+        ...
+
+    @property
+    def isolation(self) -> str:
+        """The same, with where the notebooks run, described for run.json."""
+        ...
+
+    def observe(self, assignment: Assignment, plan: Plan,
+                submissions: Sequence[Submission]) -> Iterator[tuple[Submission, Observations]]:
+        """Each submission with its observations, in the order they finish; never raises
+        for one submission (a failure becomes observations with a ``problem``)."""
+        ...
+
+
+@dataclass
+class LocalRunner:
+    """Runs notebooks on this machine, ``jobs`` child processes at a time, forked by the
+    warm workers of ``pool`` when there is one."""
+
+    sandbox: Sandbox
+    jobs: int = 1
+    pool: WarmPool | None = None
+
+    @property
+    def isolation(self) -> str:
+        return describe_sandbox(self.sandbox)
+
+    def observe(self, assignment: Assignment, plan: Plan,
+                submissions: Sequence[Submission]) -> Iterator[tuple[Submission, Observations]]:
+        with ThreadPoolExecutor(max_workers=max(1, self.jobs)) as pool:
+            futures = {pool.submit(_safe_observe, assignment, plan, s, self.sandbox, self.pool): s
+                       for s in submissions}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+
+
+@contextmanager
+def open_runner(options: GradeOptions, assignment: Assignment | None = None,
+                count: int = 1) -> Iterator[Runner]:
+    """The runner ``options`` ask for; a cluster is connected (and checked) on entry.
+
+    Locally, ``assignment``'s warm workers (one per job, at most ``count``) start at once,
+    so they import while the plan is made.
+    """
+    if options.scheduler is None:
+        sandbox = detect_sandbox(options.sandbox)
+        if not options.warm or count == 0 or WarmPool.unusable(sandbox):
+            yield LocalRunner(sandbox, options.jobs)
+            return
+        preload = assignment.preload if assignment else ()
+        environment = child_environment(Path(tempfile.gettempdir()))
+        with WarmPool(sandbox, min(options.jobs, count), preload, environment) as pool:
+            yield LocalRunner(sandbox, options.jobs, pool)
+        return
+    from grader.cluster import ClusterRunner  # imports Dask: only when a cluster is asked for
+
+    with ClusterRunner(options.scheduler, options.sandbox) as runner:
+        yield runner
 
 
 def grade(
@@ -126,61 +235,76 @@ def grade(
 ) -> GradeRun:
     """Grade every notebook under ``paths``; results land in ``options.out`` as they finish."""
     submissions = discover(paths)
+    if options.shard:
+        submissions = shard(submissions, *options.shard)
     options.out = options.out.resolve()
-    sandbox = detect_sandbox(options.sandbox)
-    previous = _resumable(options, assignment)
-    seed = previous["seed"] if previous else options.seed
-    seed = seed if seed is not None else secrets.randbelow(2**31)
-    options.out.mkdir(parents=True, exist_ok=True)
-    public_only = options.selection.public_only
-    plan = make_plan(assignment, seed, cache=options.out / ".plan", public_only=public_only)
-    run = GradeRun(assignment, seed, options.out, sandbox=sandbox)
-    _write_manifest(run, submissions, previous)
-    if on_start:
-        on_start(len(submissions))
-    current = plan_id(assignment, seed, public_only)
-    done = [s for s in submissions if previous and _finished(options.out, s, current)]
-    for submission in done:  # resumed: scored again from stored observations, not re-run
-        observations = Observations.load(options.out / "submissions" / submission.name)
-        run.results.append(_finish(assignment, plan, submission, observations, options,
-                                   save_observations=False))
-        if on_result:
-            on_result(run.results[-1])
-    pending = [s for s in submissions if s not in done]
-    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-        futures = {pool.submit(_safe_observe, assignment, plan, s, sandbox): s for s in pending}
-        for future in as_completed(futures):
-            result = _finish(assignment, plan, futures[future], future.result(), options)
-            run.results.append(result)
+    # the runner first: an unreachable cluster fails fast, and warm workers start importing
+    with open_runner(options, assignment, len(submissions)) as runner:
+        previous = _resumable(options, assignment)
+        seed = previous["seed"] if previous else options.seed
+        seed = seed if seed is not None else secrets.randbelow(2**31)
+        options.out.mkdir(parents=True, exist_ok=True)
+        public_only = options.selection.public_only
+        plan = make_plan(assignment, seed, cache=options.out / ".plan", public_only=public_only)
+        run = GradeRun(assignment, seed, options.out, sandbox=runner.sandbox,
+                       isolation=runner.isolation)
+        _write_manifest(run, submissions, previous, options.shard)
+        if on_start:
+            on_start(len(submissions))
+        cache = ObservationCache(options.out)
+        keys = _execution_keys(assignment, plan, submissions)
+        pending = []
+        for submission in submissions:  # stored observations are scored, not run again
+            stored = None if options.force else _stored(cache, keys.get(submission), submission)
+            if stored is None:
+                pending.append(submission)
+                continue
+            run.results.append(_finish(assignment, plan, submission, stored, options))
             if on_result:
-                on_result(result)
+                on_result(run.results[-1])
+        for submission, observations in runner.observe(assignment, plan, pending):
+            run.results.append(_finish(assignment, plan, submission, observations, options))
+            key = keys.get(submission)
+            if key and observations.plan_id:  # not when the grader failed: that runs again
+                cache.put(key, observations)
+            if on_result:
+                on_result(run.results[-1])
     write_gradebook(run.results, options.out / "gradebook.csv")
     return run
 
 
+def _execution_keys(assignment: Assignment, plan: Plan,
+                    submissions: Sequence[Submission]) -> dict[Submission, str]:
+    """Each readable submission's execution key (see grader.cache)."""
+    keys = ExecutionKeys(assignment, plan)
+    found = {}
+    for submission in submissions:
+        try:
+            found[submission] = keys.key(read_submission(assignment, submission))
+        except (NotebookError, OSError):
+            continue  # it runs, and its observations say why it cannot be read
+    return found
+
+
+def _stored(cache: ObservationCache, key: str | None, submission: Submission) -> Observations | None:
+    return cache.get(key, submission.name) if key else None
+
+
 def _resumable(options: GradeOptions, assignment: Assignment) -> dict | None:
-    """The manifest of an interrupted run of the same spec in ``out``, unless --force."""
+    """The manifest of an earlier run of the same assignment in ``out``, unless --force.
+
+    Its seed is kept (unless another --seed is given), even when the spec changed since: a
+    change of points then finds every submission's stored observations (grader.cache).
+    """
     if options.force or not (options.out / "run.json").is_file():
         return None
     try:
-        manifest = _read_manifest(options.out)
+        manifest = read_manifest(options.out)
     except GraderError:
         return None
     same = (manifest.get("assignment") == assignment.name
-            and manifest.get("spec_fingerprint") == assignment.fingerprint()
             and options.seed in (None, manifest.get("seed")))
     return manifest if same else None
-
-
-def _finished(out: Path, submission: Submission, current_plan: str) -> bool:
-    """Finished by this same plan (an older run's leftovers are graded again)."""
-    folder = out / "submissions" / submission.name
-    if not (folder / "results.json").is_file():
-        return False
-    try:
-        return Observations.load(folder).plan_id == current_plan
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
 
 
 def rescore(out: Path, selection: Selection | None = None,
@@ -193,7 +317,7 @@ def rescore(out: Path, selection: Selection | None = None,
     """
     from grader.spec import load_assignment
 
-    manifest = _read_manifest(out)
+    manifest = read_manifest(out)
     assignment = load_assignment(manifest.get("assignment_folder") or manifest["assignment"])
     plan = make_plan(assignment, int(manifest["seed"]), cache=out / ".plan")
     options = GradeOptions(out=out, seed=plan.seed, selection=selection or Selection())
@@ -212,7 +336,7 @@ def rescore(out: Path, selection: Selection | None = None,
     return run
 
 
-def _read_manifest(out: Path) -> dict:
+def read_manifest(out: Path) -> dict:
     try:
         return json.loads((out / "run.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -239,7 +363,7 @@ def _finish(assignment: Assignment, plan: Plan, submission: Submission,
 
 
 def _write_manifest(run: GradeRun, submissions: Sequence[Submission],
-                    previous: dict | None = None) -> None:
+                    previous: dict | None = None, share: tuple[int, int] | None = None) -> None:
     known = dict(previous["submissions"]) if previous else {}
     known.update({s.name: str(s.path) for s in submissions})
     manifest = {
@@ -248,8 +372,10 @@ def _write_manifest(run: GradeRun, submissions: Sequence[Submission],
         "spec_fingerprint": run.assignment.fingerprint(),
         "seed": run.seed,
         "grader_version": __version__,
-        "isolation": describe_sandbox(run.sandbox) if run.sandbox else "none",
+        "isolation": run.isolation,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "submissions": known,
     }
+    if share:
+        manifest["shard"] = f"{share[0]}/{share[1]}"
     atomic_write(run.out / "run.json", json.dumps(manifest, indent=2).encode())

@@ -59,22 +59,34 @@ class Observations:
 
     def save(self, folder: Path) -> None:
         """Write ``observations.json`` and ``observations.npz`` into ``folder``."""
+        document, arrays = self.to_bytes()
+        atomic_write(folder / "observations.npz", arrays)
+        atomic_write(folder / "observations.json", document)
+
+    @classmethod
+    def load(cls, folder: Path) -> Observations:
+        return cls.from_bytes((folder / "observations.json").read_bytes(),
+                              (folder / "observations.npz").read_bytes())
+
+    def to_bytes(self) -> tuple[bytes, bytes]:
+        """The contents of ``observations.json`` and ``observations.npz``: how observations
+        are stored, and how they travel back from a cluster's worker (plain data, no pickle)."""
         encoder = wire.Encoder()
         data = asdict(self)
         data["probes"] = {
             key: {**asdict(record), "value": encoder.encode(record.value)}
             for key, record in self.probes.items()
         }
-        atomic_write(folder / "observations.npz", wire.save_arrays(encoder.arrays))
-        atomic_write(folder / "observations.json", json.dumps(data, indent=1).encode())
+        return json.dumps(data, indent=1).encode(), wire.save_arrays(encoder.arrays)
 
     @classmethod
-    def load(cls, folder: Path) -> Observations:
-        data = json.loads((folder / "observations.json").read_text(encoding="utf-8"))
-        arrays = wire.load_arrays((folder / "observations.npz").read_bytes())
+    def from_bytes(cls, document: bytes, arrays: bytes) -> Observations:
+        """Read what ``to_bytes`` wrote, validating the arrays and values as ``wire`` does."""
+        data = json.loads(document.decode("utf-8"))
+        loaded = wire.load_arrays(arrays)
         probes = {}
         for key, record in data.pop("probes").items():
-            record["value"] = wire.decode(record["value"], arrays)
+            record["value"] = wire.decode(record["value"], loaded)
             probes[key] = ProbeRecord(**record)
         return cls(
             submission=data["submission"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -146,7 +147,11 @@ def test_rerun_resumes_an_interrupted_batch_and_force_regrades(tmp_path, monkeyp
     assert run("grade", "convolve-by-hand", *paths, "--out", str(out), "-q").exit_code == 0
     seed = json.loads((out / "run.json").read_text())["seed"]
     first = _results(out, "partly-correct")
-    (out / "submissions" / "syntax-error" / "results.json").unlink()  # killed before it finished
+    # killed before it finished: neither its results nor its stored observations exist
+    shutil.rmtree(out / "submissions" / "syntax-error")
+    for stored in list((out / ".cache").rglob("observations.json")):
+        if json.loads(stored.read_text())["submission"] == "syntax-error":
+            shutil.rmtree(stored.parent)
 
     executed = []
     real_execute = grading.execute
