@@ -20,10 +20,12 @@ load it (it is the optional extra ``grader[dask]``).
 
 from __future__ import annotations
 
+import atexit
 import gc
 import logging
 import socket
 import tempfile
+import threading
 import time
 import traceback
 import uuid
@@ -35,12 +37,13 @@ from typing import Any
 
 from grader import __version__, wire
 from grader.errors import GraderError, NotebookError
-from grader.executor import execute
+from grader.executor import child_environment, execute
 from grader.grading import Submission, complete, not_run, read_submission
 from grader.harness import Harness, Probe, ProbePlan
 from grader.notebook import CodeCell
 from grader.observations import Observations
 from grader.plan import Plan
+from grader.pool import WarmPool
 from grader.sandbox import Sandbox, describe, detect
 from grader.spec import Assignment, Limits
 
@@ -99,7 +102,8 @@ class ClusterRunner:
                 continue
             future = self.client.submit(
                 run_on_worker, submission.name, [asdict(c) for c in cells], harness, home, limits,
-                self.mode, key=f"grade-{submission.name}-{uuid.uuid4().hex[:8]}", pure=False)
+                self.mode, tuple(assignment.preload),
+                key=f"grade-{submission.name}-{uuid.uuid4().hex[:8]}", pure=False)
             waiting[future] = (submission, cells, time.perf_counter() - started)
         yield from unreadable
         for future in as_completed(list(waiting), loop=self.client.loop):
@@ -241,8 +245,35 @@ def worker_facts(mode: str) -> dict[str, Any]:
                                                "drop_privileges": sandbox.drop_privileges}}
 
 
+#: This worker process's warm workers, by (sandbox mode, preloaded modules): started by the
+#: first task that needs them, kept for the next ones, stopped when the process exits.
+_POOLS: dict[tuple[str, tuple[str, ...]], WarmPool | None] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _worker_pool(mode: str, preload: tuple[str, ...]) -> WarmPool | None:
+    """Warm workers on this Dask worker, one per task thread (None where they cannot work)."""
+    with _POOLS_LOCK:
+        if (mode, preload) not in _POOLS:
+            sandbox = detect(mode)
+            pool = None
+            if WarmPool.unusable(sandbox) is None:
+                try:
+                    from distributed import get_worker
+
+                    size = max(1, int(get_worker().state.nthreads))
+                except Exception:  # noqa: BLE001 - outside a worker (tests): one
+                    size = 1
+                environment = child_environment(Path(tempfile.gettempdir()))
+                pool = WarmPool(sandbox, size, preload, environment)
+                atexit.register(pool.close)
+            _POOLS[(mode, preload)] = pool
+        return _POOLS[(mode, preload)]
+
+
 def run_on_worker(name: str, cells: list[dict[str, Any]], harness: dict[str, Any],
-                  home: dict[str, bytes], limits: dict[str, Any], mode: str) -> tuple[bytes, bytes]:
+                  home: dict[str, bytes], limits: dict[str, Any], mode: str,
+                  preload: tuple[str, ...] = ()) -> tuple[bytes, bytes]:
     """Runs on a Dask worker: one notebook in the worker's isolated executor. The provided
     files are written to a folder this task owns (the executor copies them into the child's
     scratch folder) and removed after; returns the bytes of the observations."""
@@ -256,5 +287,6 @@ def run_on_worker(name: str, cells: list[dict[str, Any]], harness: dict[str, Any
         rebuilt = Harness(plan=plan, custom_probes=harness["custom_probes"],
                           prelude=harness["prelude"], home_files=files,
                           parameters=harness["parameters"])
-        observations = execute(name, code, rebuilt, Limits(**limits), detect(mode))
+        pool = _worker_pool(mode, tuple(preload))
+        observations = execute(name, code, rebuilt, Limits(**limits), detect(mode), pool)
     return observations.to_bytes()

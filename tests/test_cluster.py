@@ -149,10 +149,17 @@ def _running_a_notebook(pid: int) -> bool:
     for child in psutil.Process(pid).children(recursive=True):
         try:
             if any("grader-run-" in part for part in child.cmdline()):
-                return True
+                return True  # a cold child
+            parent = child.parent()
+            if parent is not None and _warm_worker(parent) and _warm_worker(child):
+                return True  # a process a warm worker forked for a job
         except psutil.Error:  # ended meanwhile
             continue
     return False
+
+
+def _warm_worker(process) -> bool:  # noqa: ANN001 - a psutil.Process
+    return any("grader-pool-" in part for part in process.cmdline())
 
 
 def test_unreachable_scheduler_is_a_message_not_a_traceback(tmp_path):
