@@ -1,49 +1,61 @@
-"""How fast does ``grader grade`` go, and what does it cost over just running the notebook?
+"""How fast does ``grader grade`` go, against nbgrader and nbconvert, on the same notebooks?
 
-What is measured (wall clock, ``time.perf_counter`` around each subprocess):
+One run prints, on N copies of one correct submission (each copy made distinct by an extra
+code cell ``submission_number = i``, so that no copy can reuse another's stored
+observations):
 
-* ``grader grade ASSIGNMENT FOLDER --jobs 1`` and ``--jobs 2`` over N identical copies of a
-  submission, each run with a fresh ``--out`` folder so nothing is cached between repeats.
-  Every grader run therefore includes its one-off *plan* step (running the checks on the
-  reference notebook in a separate process), amortised over the N notebooks: with few copies
-  that step weighs more per notebook than in a real batch of hundreds.
-* ``grader grade`` of an empty folder: the interpreter start-up plus the plan step alone,
-  reported per run (not per notebook) so the fixed cost can be read apart from the per-notebook
-  cost.
-* ``jupyter nbconvert --to notebook --execute`` run serially, one process per notebook, over
-  the same copies: the cost of executing the notebook alone, as a grader built on nbconvert
-  would pay it.
+* ``nbgrader autograde`` (nbgrader 0.9.6, installed by ``benchmarks/baselines.py`` into its
+  own throwaway virtual environment and course folder; serial, as nbgrader is), and bare
+  ``jupyter nbconvert --execute`` one process per notebook in that same environment;
+* ``grader grade`` with ``--jobs 1`` and ``--jobs 2`` (warm workers, the default), with
+  ``--jobs 2 --cold`` (a new interpreter per notebook), and through a local Dask cluster
+  (a real ``dask scheduler`` and 1 or 2 single-threaded ``dask worker`` processes, started
+  before the timing); every grader run has a fresh ``--out``, so each pays its own plan
+  step and nothing is cached between runs; isolation is on (bubblewrap) whenever the
+  machine has it, and the run says which;
+* the ratio of each grader mode's wall time to nbgrader's (target: ``--jobs 2`` at most 1/3);
+* the phase breakdown per notebook (start-up of the notebook process, cells, probes,
+  scoring, writing results and feedback) and peak memory: the largest single process of
+  each run (``ru_maxrss`` from ``os.wait4``) and each notebook process's own peak;
+* for build-cnn (``--tf-copies``, 0 to skip): what a submission pays beyond its cells and
+  probes, warm and cold; the difference is the TensorFlow import a warm worker saves
+  (target: about 0 per submission when warm).
 
-Why: the ratio grader/nbconvert is the grader's overhead (isolation, forbidden-API analysis,
-hidden-input probes, scoring, writing results) over running the notebook at all. The script
-also checks correctness while it times: every copy must get the full score in
-``OUT/gradebook.csv`` or it warns loudly and exits non-zero. It makes no timing assertions.
+Every grader run must give every copy full marks, or the benchmark fails and prints no
+figures. It makes no timing assertions.
 
 Usage::
 
-    python benchmarks/grade_speed.py [--copies 20] [--repeats 3]
-        [--submission assignments/convolve-by-hand/examples/reference.ipynb]
-        [--assignment convolve-by-hand]
+    python benchmarks/grade_speed.py [--copies 40] [--repeats 3] [--no-nbgrader] [--no-dask]
+        [--tf-copies 2] [--submission assignments/convolve-by-hand/examples/reference.ipynb]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
 import platform
-import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import baselines  # noqa: E402 - a sibling script, not a package
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SUBMISSION = REPO / "assignments" / "convolve-by-hand" / "examples" / "reference.ipynb"
+TF_SUBMISSION = REPO / "reference" / "build-cnn.ipynb"
 SEED = 1
 
 
@@ -52,7 +64,6 @@ class Mode:
     """One thing being timed: its label and, per repeat, seconds and peak RSS (KiB)."""
 
     label: str
-    per_notebook: bool = True
     seconds: list[float] = field(default_factory=list)
     max_rss_kib: int = 0
 
@@ -70,25 +81,32 @@ class BenchmarkError(Exception):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--copies", type=int, default=20, help="notebooks per run (default 20)")
+    parser.add_argument("--copies", type=int, default=40, help="notebooks per run (default 40)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each mode (default 3)")
     parser.add_argument("--submission", type=Path, default=DEFAULT_SUBMISSION,
                         help="notebook to copy (default: the convolve-by-hand reference)")
-    parser.add_argument("--assignment", default="convolve-by-hand",
-                        help="assignment to grade against (default convolve-by-hand)")
+    parser.add_argument("--assignment", default="convolve-by-hand")
+    parser.add_argument("--no-nbgrader", action="store_true", help="skip nbgrader and nbconvert")
+    parser.add_argument("--no-dask", action="store_true", help="skip the local Dask cluster")
+    parser.add_argument("--tf-copies", type=int, default=2,
+                        help="build-cnn copies for the TensorFlow start-up figure (0: skip)")
     args = parser.parse_args(argv)
     if args.copies < 1 or args.repeats < 1:
         parser.error("--copies and --repeats must be at least 1")
-    if not args.submission.is_file():
-        parser.error(f"no such submission: {args.submission}")
     return args
 
 
 def make_copies(submission: Path, folder: Path, copies: int) -> list[Path]:
+    """``copies`` distinct notebooks: the submission plus a cell naming its copy."""
     folder.mkdir(parents=True)
-    paths = [folder / f"copy-{i:03d}.ipynb" for i in range(copies)]
-    for path in paths:
-        shutil.copyfile(submission, path)
+    notebook = nbformat.read(submission, as_version=4)
+    paths = []
+    for number in range(copies):
+        copy = nbformat.from_dict(json.loads(json.dumps(notebook)))
+        copy.cells.append(nbformat.v4.new_code_cell(f"submission_number = {number}"))
+        path = folder / f"copy-{number:03d}.ipynb"
+        nbformat.write(copy, path)
+        paths.append(path)
     return paths
 
 
@@ -112,11 +130,6 @@ def tail(log: Path, lines: int = 30) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def grader_command(assignment: str, folder: Path, out: Path, jobs: int) -> list[str]:
-    return [sys.executable, "-m", "grader.cli", "grade", assignment, str(folder),
-            "--out", str(out), "--jobs", str(jobs), "--seed", str(SEED), "-q"]
-
-
 def check_gradebook(out: Path, expected: int) -> list[str]:
     """Problems with ``out/gradebook.csv``: missing rows, or any copy short of full marks."""
     path = out / "gradebook.csv"
@@ -132,63 +145,80 @@ def check_gradebook(out: Path, expected: int) -> list[str]:
     return problems
 
 
-def time_grader(assignment: str, folder: Path, scratch: Path, jobs: int, expected: int) -> Timed:
-    out = Path(tempfile.mkdtemp(prefix=f"out-j{jobs}-", dir=scratch))  # fresh: no plan cache
-    timed = run_timed(grader_command(assignment, folder, out, jobs), out.with_suffix(".log"))
+def time_grader(assignment: str, folder: Path, scratch: Path, expected: int, label: str,
+                extra: list[str]) -> tuple[Timed, Path]:
+    out = Path(tempfile.mkdtemp(prefix="out-", dir=scratch))  # fresh: no plan, no observations
+    command = [sys.executable, "-m", "grader.cli", "grade", assignment, str(folder), "--out",
+               str(out), "--seed", str(SEED), "-q", *extra]
+    timed = run_timed(command, out.with_suffix(".log"))
     if timed.returncode != 0:
-        raise BenchmarkError(f"grader --jobs {jobs} exited {timed.returncode}:\n"
-                             + tail(out.with_suffix(".log")))
+        raise BenchmarkError(f"{label} exited {timed.returncode}:\n" + tail(out.with_suffix(".log")))
     problems = check_gradebook(out, expected)
     if problems:
-        raise BenchmarkError(f"grader --jobs {jobs}: not every copy got full marks:\n  "
-                             + "\n  ".join(problems))
-    collect_phases(out)
-    return timed
+        raise BenchmarkError(f"{label}: not every copy got full marks:\n  " + "\n  ".join(problems))
+    return timed, out
 
 
-PHASES: dict[str, list[float]] = {}
+def phases(out: Path) -> dict[str, list[float]]:
+    """Per-notebook phase times recorded in each submission's observations and results."""
+    found: dict[str, list[float]] = {}
+    for folder in out.glob("submissions/*"):
+        timings = json.loads((folder / "observations.json").read_text()).get("timings", {})
+        results = json.loads((folder / "results.json").read_text())
+        timings.update(results["extra_data"].get("timings", {}))
+        for phase, value in timings.items():
+            found.setdefault(phase, []).append(float(value))
+    return found
 
 
-def collect_phases(out: Path) -> None:
-    """Per-notebook phase times the executor recorded in each observations.json."""
-    for path in out.glob("submissions/*/observations.json"):
-        timings = json.loads(path.read_text()).get("timings", {})
-        for phase in ("execute", "overhead", "cells", "probes"):
-            if phase in timings:
-                PHASES.setdefault(phase, []).append(float(timings[phase]))
+PHASE_MEANING = {
+    "overhead": "start of the notebook process (fork or interpreter) + prelude + teardown",
+    "cells": "the notebook's cells",
+    "probes": "the planned calls on hidden inputs",
+    "execute": "the notebook process, all in (the three above)",
+    "score": "scoring in the grader (the checks on the observations)",
+    "write": "writing results.json, observations, feedback.html/.md",
+    "peak_mb": "peak resident memory of the notebook process, MiB (warm only)",
+}
 
 
-def report_phases() -> None:
-    if not PHASES:
-        return
-    print()
-    print("per notebook, median over every graded copy (seconds):")
-    meaning = {"execute": "the child, all in", "overhead": "sandbox + Python + shell start, teardown",
-               "cells": "the notebook's cells", "probes": "the planned calls on hidden inputs"}
-    for phase, values in PHASES.items():
-        print(f"  {phase:<9} {statistics.median(values):6.3f}   {meaning[phase]}")
+@contextlib.contextmanager
+def dask_cluster(workers: int, scratch: Path) -> Iterator[str]:
+    """A real local Dask cluster: one scheduler and ``workers`` single-threaded workers."""
+    scheduler_file = scratch / f"scheduler-{workers}.json"
+    logs = scratch / f"dask-{workers}.log"
+    processes = []
+    with logs.open("ab") as log:
+        def start(*arguments: str) -> None:
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "dask", *arguments], stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True))
+
+        try:
+            start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                  "--scheduler-file", str(scheduler_file))
+            deadline = time.monotonic() + 60
+            while not scheduler_file.is_file() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if not scheduler_file.is_file():
+                raise BenchmarkError("the Dask scheduler did not start:\n" + tail(logs))
+            address = json.loads(scheduler_file.read_text())["address"]
+            for _ in range(workers):
+                start("worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard")
+            _wait_for_workers(address, workers)
+            yield address
+        finally:
+            for process in reversed(processes):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
-def nbconvert_available() -> bool:
-    done = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--version"],
-                          capture_output=True, stdin=subprocess.DEVNULL)
-    return done.returncode == 0
+def _wait_for_workers(address: str, count: int) -> None:
+    from distributed import Client
 
-
-def time_nbconvert(copies: list[Path], scratch: Path) -> Timed:
-    """Execute every copy with its own ``jupyter nbconvert --execute`` process, serially."""
-    out = Path(tempfile.mkdtemp(prefix="nbconvert-", dir=scratch))
-    total, peak = 0.0, 0
-    for path in copies:
-        command = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-                   "--output-dir", str(out), str(path)]
-        log = out / f"{path.stem}.log"
-        timed = run_timed(command, log)
-        if timed.returncode != 0:
-            raise BenchmarkError(f"nbconvert of {path.name} exited {timed.returncode}:\n"
-                                 + tail(log))
-        total, peak = total + timed.seconds, max(peak, timed.max_rss_kib)
-    return Timed(total, 0, peak)
+    with Client(address, timeout=60) as client:
+        client.wait_for_workers(count, timeout=120)
 
 
 def record(mode: Mode, timed: Timed) -> None:
@@ -196,75 +226,127 @@ def record(mode: Mode, timed: Timed) -> None:
     mode.max_rss_kib = max(mode.max_rss_kib, timed.max_rss_kib)
 
 
-def benchmark(args: argparse.Namespace, scratch: Path, with_nbconvert: bool) -> list[Mode]:
-    folder, empty = scratch / "submissions", scratch / "empty"
-    copies = make_copies(args.submission, folder, args.copies)
-    empty.mkdir()
-    modes = {"j1": Mode("grader --jobs 1"), "j2": Mode("grader --jobs 2"),
-             "plan": Mode("grader, 0 notebooks (start-up + plan)", per_notebook=False)}
-    if with_nbconvert:
-        modes["nb"] = Mode("nbconvert --execute, serial")
-    for repeat in range(1, args.repeats + 1):
-        print(f"repeat {repeat}/{args.repeats}:", end="", flush=True)
-        for key, jobs in (("j1", 1), ("j2", 2)):
-            record(modes[key], time_grader(args.assignment, folder, scratch, jobs, args.copies))
-            print(f" {modes[key].label} {modes[key].seconds[-1]:.1f}s;", end="", flush=True)
-        record(modes["plan"], time_grader(args.assignment, empty, scratch, 1, 0))
-        print(f" plan {modes['plan'].seconds[-1]:.1f}s;", end="", flush=True)
-        if with_nbconvert:
-            record(modes["nb"], time_nbconvert(copies, scratch))
-            print(f" nbconvert {modes['nb'].seconds[-1]:.1f}s", end="", flush=True)
-        print()
-    return list(modes.values())
+def benchmark(args: argparse.Namespace, scratch: Path) -> tuple[list[Mode], dict[str, list[float]]]:
+    folder = scratch / "submissions"
+    make_copies(args.submission, folder, args.copies)
+    modes: dict[str, Mode] = {}
+    grader_modes = {"grader --jobs 1": ["--jobs", "1"], "grader --jobs 2": ["--jobs", "2"],
+                    "grader --jobs 2 --cold": ["--jobs", "2", "--cold"]}
+    breakdown: dict[str, list[float]] = {}
+    env_bin = None if args.no_nbgrader else baselines.nbgrader_env()
+    clusters = contextlib.ExitStack()
+    addresses = {}
+    if not args.no_dask:
+        for workers in (1, 2):
+            addresses[workers] = clusters.enter_context(dask_cluster(workers, scratch))
+            grader_modes[f"grader via Dask, {workers} worker(s)"] = [
+                "--scheduler", addresses[workers]]
+    with clusters:
+        for repeat in range(1, args.repeats + 1):
+            print(f"repeat {repeat}/{args.repeats}:", end="", flush=True)
+            if env_bin is not None:
+                seconds = baselines.time_nbgrader_autograde(args.submission, args.copies, env_bin)
+                record(modes.setdefault("nbgrader", Mode("nbgrader 0.9.6 autograde")), Timed(seconds, 0, 0))
+                print(f" nbgrader {seconds:.1f}s;", end="", flush=True)
+                seconds = baselines.time_nbconvert(args.submission, args.copies, env_bin)
+                record(modes.setdefault("nbconvert", Mode("nbconvert --execute, serial")),
+                       Timed(seconds, 0, 0))
+                print(f" nbconvert {seconds:.1f}s;", end="", flush=True)
+            for label, extra in grader_modes.items():
+                timed, out = time_grader(args.assignment, folder, scratch, args.copies, label, extra)
+                record(modes.setdefault(label, Mode(label)), timed)
+                if label == "grader --jobs 2":
+                    for phase, values in phases(out).items():
+                        breakdown.setdefault(phase, []).extend(values)
+                print(f" {label} {timed.seconds:.1f}s;", end="", flush=True)
+            print()
+    return list(modes.values()), breakdown
 
 
-def report(modes: list[Mode], copies: int) -> None:
+def tensorflow_start_up(copies: int, scratch: Path) -> dict[str, dict[str, float]]:
+    """build-cnn: per-submission overhead (beyond cells and probes) and peak memory."""
+    folder = scratch / "tf-submissions"
+    make_copies(TF_SUBMISSION, folder, copies)
+    found = {}
+    for label, extra in (("warm", ["--jobs", "1"]), ("cold", ["--jobs", "1", "--cold"])):
+        timed, out = time_grader("build-cnn", folder, scratch, copies, f"build-cnn {label}", extra)
+        measured = phases(out)
+        found[label] = {"overhead": statistics.median(measured["overhead"]),
+                        "execute": statistics.median(measured["execute"]),
+                        "peak_mb": max(measured.get("peak_mb", [0.0])),
+                        "max_rss_mb": timed.max_rss_kib / 1024, "wall": timed.seconds}
+    return found
+
+
+def report(modes: list[Mode], copies: int, breakdown: dict[str, list[float]]) -> None:
     print()
-    print(f"{'mode':<40} {'unit':<6} {'median':>7} {'min':>7} {'max':>7} {'nb/min':>7} "
-          f"{'max RSS':>9}")
+    print(f"{'mode':<36} {'s/run':>7} {'s/nb':>6} {'min':>6} {'max':>6} {'max RSS':>9}")
     for mode in modes:
-        scale = copies if mode.per_notebook else 1
-        per = [s / scale for s in mode.seconds]
-        unit = "s/nb" if mode.per_notebook else "s/run"
-        median = statistics.median(per)
-        rate = f"{60 / median:7.1f}" if mode.per_notebook else f"{'':>7}"
-        print(f"{mode.label:<40} {unit:<6} {median:7.2f} {min(per):7.2f} {max(per):7.2f} {rate} "
-              f"{mode.max_rss_kib / 1024:5.0f} MiB")
-    by_label = {m.label: m for m in modes}
-    nbconvert = by_label.get("nbconvert --execute, serial")
-    if nbconvert:
-        base = statistics.median(nbconvert.seconds)
+        median = statistics.median(mode.seconds)
+        rss = f"{mode.max_rss_kib / 1024:5.0f} MiB" if mode.max_rss_kib else f"{'-':>9}"
+        print(f"{mode.label:<36} {median:7.2f} {median / copies:6.3f} "
+              f"{min(mode.seconds) / copies:6.3f} {max(mode.seconds) / copies:6.3f} {rss}")
+    by_label = {m.label: statistics.median(m.seconds) for m in modes}
+    nbgrader = by_label.get("nbgrader 0.9.6 autograde")
+    if nbgrader:
         print()
-        for label in ("grader --jobs 1", "grader --jobs 2"):
-            ratio = statistics.median(by_label[label].seconds) / base
-            print(f"{label} / nbconvert: {ratio:.2f}x  (median seconds per notebook)")
-    report_phases()
+        print("wall time relative to nbgrader autograde on the same notebooks (target for "
+              "--jobs 2: <= 0.33x):")
+        for label, seconds in by_label.items():
+            if label.startswith("grader"):
+                print(f"  {label:<34} {seconds / nbgrader:5.2f}x   ({nbgrader / seconds:4.1f} times "
+                      "the throughput)")
+    if breakdown:
+        print()
+        print("per notebook, grader --jobs 2, median over every graded copy of every repeat:")
+        for phase in PHASE_MEANING:
+            if phase in breakdown:
+                unit = "MiB" if phase == "peak_mb" else "s  "
+                print(f"  {phase:<9} {statistics.median(breakdown[phase]):8.3f} {unit}  "
+                      f"{PHASE_MEANING[phase]}")
     print()
-    print("median/min/max over the repeats, per notebook (s/nb) or per run (s/run); "
-          "grader runs include their plan step.")
-    print("max RSS: ru_maxrss of the largest single process (not a sum) in any run of that "
-          "mode, from os.wait4.")
+    print("s/run: median over the repeats of the whole command's wall time (grader runs "
+          "include start-up and their plan step); s/nb = s/run / copies; min/max per notebook.")
+    print("max RSS: ru_maxrss of the largest single process (not a sum) in any run of that mode.")
+
+
+def report_tensorflow(found: dict[str, dict[str, float]]) -> None:
+    print()
+    print("build-cnn (TensorFlow), --jobs 1, median per submission:")
+    for label, values in found.items():
+        print(f"  {label}: start-up + prelude {values['overhead']:.2f} s, notebook process "
+              f"{values['execute']:.2f} s in all, its peak memory "
+              f"{values['peak_mb'] or float('nan'):.0f} MiB; largest process of the run "
+              f"{values['max_rss_mb']:.0f} MiB")
+    if {"warm", "cold"} <= set(found):
+        saved = found["cold"]["overhead"] - found["warm"]["overhead"]
+        print(f"  TensorFlow import and interpreter start paid per submission: warm "
+              f"{found['warm']['overhead']:.2f} s (cold {found['cold']['overhead']:.2f} s, "
+              f"{saved:.2f} s saved per submission)")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    print(f"python {platform.python_version()} ({sys.executable}); "
-          f"{os.cpu_count()} cores; {platform.platform()}")
-    print(f"{args.copies} copies of {args.submission}, assignment {args.assignment}, "
-          f"{args.repeats} repeat(s), seed {SEED}")
-    with_nbconvert = nbconvert_available()
-    if not with_nbconvert:
-        print("NOTE: `jupyter nbconvert` is not available, so there is no baseline to compare "
-              "against. Install it with:  pip install -e .[bench]   (skipping that part)")
+    load = os.getloadavg()
+    print(f"python {platform.python_version()} ({sys.executable}); {os.cpu_count()} cores; "
+          f"{platform.platform()}; load average before {load[0]:.2f}")
+    from grader.sandbox import describe, detect
+
+    print(f"isolation: {describe(detect('auto'))}")
+    print(f"{args.copies} distinct copies of {args.submission.relative_to(REPO)}, assignment "
+          f"{args.assignment}, {args.repeats} repeat(s), seed {SEED}")
     with tempfile.TemporaryDirectory(prefix="grade-speed-") as scratch:
         try:
-            modes = benchmark(args, Path(scratch), with_nbconvert)
-        except BenchmarkError as exc:
+            modes, breakdown = benchmark(args, Path(scratch))
+            found = tensorflow_start_up(args.tf_copies, Path(scratch)) if args.tf_copies else {}
+        except (BenchmarkError, baselines.BaselineError) as exc:
             print(flush=True)
             print(f"{'!' * 72}\nBENCHMARK FAILED, figures withheld: {exc}\n{'!' * 72}",
                   file=sys.stderr)
             return 1
-    report(modes, args.copies)
+    report(modes, args.copies, breakdown)
+    if found:
+        report_tensorflow(found)
     return 0
 
 

@@ -97,9 +97,11 @@ def _parse_shard(context: click.Context, parameter: click.Parameter,
               show_default=True,
               help="Isolation of notebooks: auto uses bubblewrap when it works and warns when it "
                    "does not; strict refuses to grade without it; off turns it off.")
-@click.option("--force", is_flag=True,
-              help="Regrade every submission, even those a previous (interrupted) run of the "
-                   "same spec in --out already finished.")
+@click.option("--force", "--no-cache", "force", is_flag=True,
+              help="Run every notebook again, even those whose observations --out already "
+                   "holds (by default a notebook runs only when its code or what it is run "
+                   "with changed; a change of points or thresholds only rescores it), and "
+                   "pick a new seed unless --seed is given.")
 @click.option("--warm/--cold", default=True, show_default=True,
               help="Fork each notebook's fresh, isolated process from a warm worker that "
                    "imported numpy, IPython (and TensorFlow) once; --cold starts a new "
@@ -125,8 +127,9 @@ def grade(assignment: str, paths: tuple[Path, ...], out: Path, jobs: int, seed: 
 
     Exits 0 when grading completed, whatever the scores (unless --fail-under is given);
     non-zero when the grader itself could not grade (bad arguments, unknown assignment,
-    broken spec). Rerunning into
-    the same --out resumes: submissions already finished there are not run again.
+    broken spec). Rerunning into the same --out keeps its seed and runs only the notebooks
+    whose code, or what they are run with, changed: an interrupted batch resumes, and a
+    change of points or thresholds only rescores.
     """
     from grader.grading import GradeOptions
     from grader.scorer import Selection

@@ -48,6 +48,7 @@ def gradescope_json(result: SubmissionResult) -> dict[str, Any]:
                 for q in result.questions
             ],
             "problem": result.problem,
+            "timings": dict(result.timings),  # seconds spent scoring and writing, in the grader
         },
     }
 
