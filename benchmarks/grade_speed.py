@@ -160,12 +160,11 @@ def time_grader(assignment: str, folder: Path, scratch: Path, expected: int, lab
 
 
 def phases(out: Path) -> dict[str, list[float]]:
-    """Per-notebook phase times recorded in each submission's observations and results."""
+    """Per-notebook phase times recorded in each submission's observations (the child's
+    phases, and the grader's scoring and writing)."""
     found: dict[str, list[float]] = {}
     for folder in out.glob("submissions/*"):
         timings = json.loads((folder / "observations.json").read_text()).get("timings", {})
-        results = json.loads((folder / "results.json").read_text())
-        timings.update(results["extra_data"].get("timings", {}))
         for phase, value in timings.items():
             found.setdefault(phase, []).append(float(value))
     return found

@@ -346,23 +346,25 @@ def read_manifest(out: Path) -> dict:
 def _finish(assignment: Assignment, plan: Plan, submission: Submission,
             observations: Observations, options: GradeOptions,
             save_observations: bool = True) -> SubmissionResult:
-    """Score, then write everything of one submission; results.json last, so that its
-    presence means the submission is complete."""
+    """Score, then write everything of one submission. The grader's own time (scoring,
+    writing) goes into the stored observations' timings, not into results.json, which
+    stays the same from one run to the next."""
     started = time.perf_counter()
     result = score(assignment, plan.checks, observations, plan.reference, plan.seed,
                    path=str(submission.path), selection=options.selection)
     scored = time.perf_counter()
-    result.timings["score"] = round(scored - started, 4)
     folder = options.out / "submissions" / submission.name
     folder.mkdir(parents=True, exist_ok=True)
-    if save_observations:
-        observations.save(folder)
     for name, data in result.attachments.items():
         atomic_write(folder / name, data)
+    write_results_json(result, folder)
     if not options.selection.public_only:  # a student's `grader check` writes to a temporary folder
         write_feedback(result, folder, assignment, observations, plan.reference)
-    result.timings["write"] = round(time.perf_counter() - scored, 4)
-    write_results_json(result, folder)
+    observations.timings.update(score=round(scored - started, 4),
+                                write=round(time.perf_counter() - scored, 4))
+    result.timings.update(score=observations.timings["score"], write=observations.timings["write"])
+    if save_observations:
+        observations.save(folder)
     return result
 
 

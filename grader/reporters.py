@@ -48,7 +48,6 @@ def gradescope_json(result: SubmissionResult) -> dict[str, Any]:
                 for q in result.questions
             ],
             "problem": result.problem,
-            "timings": dict(result.timings),  # seconds spent scoring and writing, in the grader
         },
     }
 
