@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -27,6 +28,7 @@ from grader.plan import Plan
 from grader.spec import Assignment
 
 CACHE_FOLDER = ".cache"
+OBSERVATION_FILES = ("observations.json", "observations.npz")
 
 
 class ExecutionKeys:
@@ -94,8 +96,10 @@ class ObservationCache:
         observations.submission = submission
         return observations
 
-    def put(self, key: str, observations: Observations) -> None:
-        """Store ``observations`` unless they say the grader itself failed (worth retrying)."""
+    def put(self, key: str, observations: Observations, saved: Path) -> None:
+        """Keep ``observations``, already saved in the folder ``saved``, under ``key`` (as
+        links to those files: the observations are encoded once); not when they say the
+        grader itself failed, which is worth running again."""
         if (observations.problem or "").startswith("internal grader error") \
                 or "grading worker" in observations.ending:
             return
@@ -103,6 +107,10 @@ class ObservationCache:
         staging = folder.with_name(f".{key}.staging")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        observations.save(staging)
+        for name in OBSERVATION_FILES:
+            try:
+                os.link(saved / name, staging / name)
+            except OSError:  # another filesystem, or no links: a copy
+                shutil.copyfile(saved / name, staging / name)
         shutil.rmtree(folder, ignore_errors=True)
         staging.rename(folder)

@@ -266,7 +266,7 @@ def grade(
             run.results.append(_finish(assignment, plan, submission, observations, options))
             key = keys.get(submission)
             if key and observations.plan_id:  # not when the grader failed: that runs again
-                cache.put(key, observations)
+                cache.put(key, observations, options.out / "submissions" / submission.name)
             if on_result:
                 on_result(run.results[-1])
     write_gradebook(run.results, options.out / "gradebook.csv")

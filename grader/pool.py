@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from grader.errors import GraderError
-from grader.sandbox import CHILD_UID, Sandbox
+from grader.sandbox import CHILD_UID, PACKAGE_DIR, Sandbox
 
-PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+PACKAGE_PARENT = str(PACKAGE_DIR.parent)  # where the worker finds the grader package
 ZYGOTE_BOOT = (
     "import sys\n"
     "sys.path.insert(0, sys.argv[1])\n"
