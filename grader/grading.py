@@ -9,6 +9,7 @@ submission finishes, so a crash or a kill mid-batch never costs finished results
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import secrets
 import tempfile
@@ -37,7 +38,7 @@ from grader.results import SubmissionResult
 from grader.sandbox import Sandbox
 from grader.sandbox import describe as describe_sandbox
 from grader.sandbox import detect as detect_sandbox
-from grader.scorer import Selection, score
+from grader.scorer import Selection, score_each
 from grader.spec import Assignment
 
 
@@ -253,22 +254,25 @@ def grade(
             on_start(len(submissions))
         cache = ObservationCache(options.out)
         keys = _execution_keys(assignment, plan, submissions)
-        pending = []
+        stored: dict[Submission, Observations] = {}
         for submission in submissions:  # stored observations are scored, not run again
-            stored = None if options.force else _stored(cache, keys.get(submission), submission)
-            if stored is None:
-                pending.append(submission)
-                continue
-            run.results.append(_finish(assignment, plan, submission, stored, options))
-            if on_result:
-                on_result(run.results[-1])
-        for submission, observations in runner.observe(assignment, plan, pending):
-            run.results.append(_finish(assignment, plan, submission, observations, options))
+            found = None if options.force else _stored(cache, keys.get(submission), submission)
+            if found is not None:
+                stored[submission] = found
+        pending = [s for s in submissions if s not in stored]
+
+        def written(submission: Submission, observations: Observations,
+                    result: SubmissionResult) -> None:
+            run.results.append(_write(assignment, plan, submission, observations, result, options))
             key = keys.get(submission)
-            if key and observations.plan_id:  # not when the grader failed: that runs again
+            if submission not in stored and key and observations.plan_id:
                 cache.put(key, observations, options.out / "submissions" / submission.name)
             if on_result:
                 on_result(run.results[-1])
+
+        stream = itertools.chain(stored.items(), runner.observe(assignment, plan, pending))
+        score_each(assignment, plan.checks, plan.reference, plan.seed, stream, written,
+                   paths=lambda submission: str(submission.path), selection=options.selection)
     write_gradebook(run.results, options.out / "gradebook.csv")
     return run
 
@@ -322,16 +326,22 @@ def rescore(out: Path, selection: Selection | None = None,
     plan = make_plan(assignment, int(manifest["seed"]), cache=out / ".plan")
     options = GradeOptions(out=out, seed=plan.seed, selection=selection or Selection())
     run = GradeRun(assignment, plan.seed, out)
-    for name, path in sorted(manifest["submissions"].items()):
-        folder = out / "submissions" / name
-        if not (folder / "observations.json").is_file():
-            continue
-        observations = Observations.load(folder)
-        result = _finish(assignment, plan, Submission(name, Path(path)), observations, options,
-                         save_observations=False)
-        run.results.append(result)
+
+    def stored() -> Iterator[tuple[Submission, Observations]]:
+        for name, path in sorted(manifest["submissions"].items()):
+            folder = out / "submissions" / name
+            if (folder / "observations.json").is_file():
+                yield Submission(name, Path(path)), Observations.load(folder)
+
+    def written(submission: Submission, observations: Observations,
+                result: SubmissionResult) -> None:
+        run.results.append(_write(assignment, plan, submission, observations, result, options,
+                                  save_observations=False))
         if on_result:
-            on_result(result)
+            on_result(run.results[-1])
+
+    score_each(assignment, plan.checks, plan.reference, plan.seed, stored(), written,
+               paths=lambda submission: str(submission.path), selection=options.selection)
     write_gradebook(run.results, out / "gradebook.csv")
     return run
 
@@ -343,16 +353,13 @@ def read_manifest(out: Path) -> dict:
         raise GraderError(f"{out} is not the output folder of a grading run (no run.json)") from exc
 
 
-def _finish(assignment: Assignment, plan: Plan, submission: Submission,
-            observations: Observations, options: GradeOptions,
-            save_observations: bool = True) -> SubmissionResult:
-    """Score, then write everything of one submission. The grader's own time (scoring,
-    writing) goes into the stored observations' timings, not into results.json, which
-    stays the same from one run to the next."""
+def _write(assignment: Assignment, plan: Plan, submission: Submission, observations: Observations,
+           result: SubmissionResult, options: GradeOptions,
+           save_observations: bool = True) -> SubmissionResult:
+    """Write everything of one scored submission. The grader's own time (scoring, writing)
+    goes into the stored observations' timings, not into results.json, which stays the same
+    from one run to the next."""
     started = time.perf_counter()
-    result = score(assignment, plan.checks, observations, plan.reference, plan.seed,
-                   path=str(submission.path), selection=options.selection)
-    scored = time.perf_counter()
     folder = options.out / "submissions" / submission.name
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in result.attachments.items():
@@ -360,9 +367,7 @@ def _finish(assignment: Assignment, plan: Plan, submission: Submission,
     write_results_json(result, folder)
     if not options.selection.public_only:  # a student's `grader check` writes to a temporary folder
         write_feedback(result, folder, assignment, observations, plan.reference)
-    observations.timings.update(score=round(scored - started, 4),
-                                write=round(time.perf_counter() - scored, 4))
-    result.timings.update(score=observations.timings["score"], write=observations.timings["write"])
+    result.timings["write"] = observations.timings["write"] = round(time.perf_counter() - started, 4)
     if save_observations:
         observations.save(folder)
     return result

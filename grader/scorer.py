@@ -12,8 +12,9 @@ import contextlib
 import hashlib
 import io
 import sys
+import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,14 @@ class ChecksPlugin:
         self._student, self._reference = student, reference
         self._seed, self._selection = seed, selection
         self.run = CheckRun()
+        self.items: list[Any] = []  # the collected checks, kept for scoring many submissions
+
+    def start(self, student: Any, reference: Any) -> None:
+        """Score another submission in the same session: new proxies, new outcomes."""
+        self._student, self._reference = student, reference
+        self.run = CheckRun(checks=self.run.checks, problems=self.run.problems)
+        take_notes()
+        take_attachments()
 
     @pytest.fixture
     def student(self) -> Any:
@@ -89,6 +98,7 @@ class ChecksPlugin:
                 self.run.checks.append(info)
                 kept.append(item)
         items[:] = kept
+        self.items = kept
 
     def _info(self, item: Any, cases: int) -> CheckInfo | None:
         marker = item.get_closest_marker("grader")
@@ -139,11 +149,8 @@ def _failure_message(excinfo: Any) -> str:
     return f"{type(error).__name__} while checking your result: {error}"
 
 
-def run_checks(assignment: Assignment, student: Any, reference: Any, seed: int,
-               selection: Selection | None = None) -> CheckRun:
-    """Run the checks module once with the given proxies; outcomes come back as data."""
-    plugin = ChecksPlugin(student, reference, seed, selection or Selection())
-    args = [
+def _pytest_arguments(assignment: Assignment) -> list[str]:
+    return [
         str(assignment.checks), "-c", str(EMPTY_INI), "--rootdir", str(assignment.folder),
         "--import-mode=importlib", "-o", f"python_files={assignment.checks.name}",
         "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:warnings",
@@ -152,6 +159,13 @@ def run_checks(assignment: Assignment, student: Any, reference: Any, seed: int,
         "-q", "--no-header", "--capture=no", "--tb=no", "--assert=plain",
         "-o", "console_output_style=classic",
     ]
+
+
+def run_checks(assignment: Assignment, student: Any, reference: Any, seed: int,
+               selection: Selection | None = None) -> CheckRun:
+    """Run the checks module once with the given proxies; outcomes come back as data."""
+    plugin = ChecksPlugin(student, reference, seed, selection or Selection())
+    args = _pytest_arguments(assignment)
     # importlib mode caches the module by its name: another assignment's checks.py (graded
     # earlier in this process) must not stand in for this one
     sys.modules.pop(assignment.checks.stem, None)
@@ -170,18 +184,103 @@ def score(assignment: Assignment, checks: list[CheckInfo], observations: Observa
           reference_records: dict, seed: int, path: str = "",
           selection: Selection | None = None) -> SubmissionResult:
     """Grade one submission from its observations (no student code runs here)."""
-    result = SubmissionResult(submission=observations.submission, path=path,
-                              assignment=assignment.name, timings=dict(observations.timings))
     selection = selection or Selection()
-    wanted = [c for c in checks if selection.keeps(c)]
-    if observations.problem:
-        result.problem = observations.problem
-        result.checks = [CheckResult(c, False, f"not graded: {observations.problem}") for c in wanted]
-    else:
+    run = None
+    if not observations.problem:
         run = run_checks(assignment, ReplayNamespace("student", observations.probes),
                          ReplayNamespace("reference", reference_records), seed, selection)
         if run.problems:
             raise SpecError(assignment.name, "; ".join(run.problems))
+    return _result_of(assignment, checks, observations, run, path, selection)
+
+
+class _StreamPlugin(ChecksPlugin):
+    """Scores a stream of submissions in one pytest session: the checks module is loaded and
+    collected once, then, per submission, every check runs with that submission's proxies
+    and everything (fixtures of every scope included) is torn down before the next.
+
+    pytest's own output goes to a sink; the stream and ``on_scored`` (which may show
+    progress) run with the process's real stdout and stderr, ``outside``.
+    """
+
+    def __init__(self, stream: Iterable[tuple[Any, Observations]], reference: Any,
+                 on_scored: Callable[[Any, Observations, CheckRun | None], None], seed: int,
+                 selection: Selection, outside: tuple[Any, Any]) -> None:
+        super().__init__(None, reference, seed, selection)
+        self.stream, self.on_scored, self.outside = iter(stream), on_scored, outside
+        self.failure: BaseException | None = None
+
+    @contextlib.contextmanager
+    def _outside(self):  # noqa: ANN202 - a context manager
+        with contextlib.redirect_stdout(self.outside[0]), contextlib.redirect_stderr(self.outside[1]):
+            yield
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: Any) -> bool:
+        if self.run.problems:  # the checks cannot be loaded: score_each says why
+            return True
+        try:
+            while True:
+                with self._outside():
+                    pair = next(self.stream, None)
+                if pair is None:
+                    return True
+                key, observations = pair
+                run = None if observations.problem else self._score(observations)
+                with self._outside():
+                    self.on_scored(key, observations, run)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by score_each, not by pytest
+            self.failure = exc
+        return True
+
+    def _score(self, observations: Observations) -> CheckRun:
+        started = time.perf_counter()
+        self.start(ReplayNamespace("student", observations.probes), self._reference)
+        for number, item in enumerate(self.items):
+            following = self.items[number + 1] if number + 1 < len(self.items) else None
+            item.config.hook.pytest_runtest_protocol(item=item, nextitem=following)
+        observations.timings["score"] = round(time.perf_counter() - started, 4)
+        return self.run
+
+
+def score_each(assignment: Assignment, checks: list[CheckInfo], reference_records: dict,
+               seed: int, stream: Iterable[tuple[Any, Observations]],
+               on_result: Callable[[Any, Observations, SubmissionResult], None],
+               paths: Callable[[Any], str] = str, selection: Selection | None = None) -> None:
+    """Score each ``(key, observations)`` of ``stream`` as it comes, handing every result to
+    ``on_result``: ``score`` for many submissions, with the checks loaded once, so the cost
+    per submission is running the checks, not starting pytest."""
+    selection = selection or Selection()
+
+    def scored(key: Any, observations: Observations, run: CheckRun | None) -> None:
+        on_result(key, observations, _result_of(assignment, checks, observations, run,
+                                               paths(key), selection))
+
+    sink = io.StringIO()
+    plugin = _StreamPlugin(stream, ReplayNamespace("reference", reference_records), scored, seed,
+                           selection, (sys.stdout, sys.stderr))
+    sys.modules.pop(assignment.checks.stem, None)  # see run_checks
+    take_attachments()
+    with contextlib.chdir(assignment.folder), contextlib.redirect_stdout(sink), \
+            contextlib.redirect_stderr(sink):
+        code = pytest.main(_pytest_arguments(assignment), plugins=[plugin])
+    if plugin.failure is not None:
+        raise plugin.failure
+    if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+        raise SpecError(assignment.name, f"pytest could not run the checks:\n{sink.getvalue()[-3000:]}")
+    if plugin.run.problems:
+        raise SpecError(assignment.name, "; ".join(plugin.run.problems))
+
+
+def _result_of(assignment: Assignment, checks: list[CheckInfo], observations: Observations,
+               run: CheckRun | None, path: str, selection: Selection) -> SubmissionResult:
+    result = SubmissionResult(submission=observations.submission, path=path,
+                              assignment=assignment.name, timings=dict(observations.timings))
+    wanted = [c for c in checks if selection.keeps(c)]
+    if observations.problem or run is None:
+        result.problem = observations.problem
+        result.checks = [CheckResult(c, False, f"not graded: {observations.problem}") for c in wanted]
+    else:
         result.checks = [_result(c, run.outcomes) for c in wanted]
         result.attachments = run.attachments
         _void_forbidden(assignment, observations, result)
