@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from grader.errors import GraderError
-from grader.sandbox import CHILD_UID, PACKAGE_DIR, Sandbox
+from grader.sandbox import CHILD_UID, PACKAGE_DIR, Sandbox, read_only_under_tmp
 
 PACKAGE_PARENT = str(PACKAGE_DIR.parent)  # where the worker finds the grader package
 ZYGOTE_BOOT = (
@@ -76,7 +76,7 @@ class Worker:
     def start(self) -> None:
         isolate = "isolate" if self.sandbox.isolated else "plain"
         command = [sys.executable, "-I", "-c", ZYGOTE_BOOT, PACKAGE_PARENT, str(self.root), isolate,
-                   json.dumps(list(self.preload))]
+                   json.dumps(list(self.preload)), json.dumps(read_only_under_tmp())]
         if self.sandbox.isolated:
             command = self.sandbox.wrap(command, self.root, warm=True)
         log = self._log()

@@ -106,6 +106,12 @@ def _read_only_paths() -> list[Path]:
     return sorted(p.resolve() for p in paths if not str(p.resolve()).startswith("/usr"))
 
 
+def read_only_under_tmp() -> list[str]:
+    """The read-only folders of the sandbox that live under /tmp (a virtualenv, a checkout):
+    a warm worker binds them again over each job's fresh /tmp."""
+    return [str(p) for p in _read_only_paths() if Path("/tmp") in p.parents]
+
+
 def _ancestors(paths: list[Path]) -> list[Path]:
     """Folders above ``paths`` (outside /usr), parents first, each once."""
     found: list[Path] = []

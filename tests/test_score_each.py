@@ -36,9 +36,9 @@ def test_one_session_scores_like_one_run_per_submission_in_any_order(stored):
              for name, obs in observations}
     assert {name: r.score for name, r in alone.items()}["partly-correct"] == pytest.approx(11.8333, abs=1e-3)
     for order in (observations, observations[::-1]):
-        together = {}
+        together: dict = {}
         score_each(assignment, plan.checks, plan.reference, SEED, order,
-                   lambda name, obs, result: together.__setitem__(name, result))
+                   lambda name, obs, result, into=together: into.__setitem__(name, result))
         assert together.keys() == alone.keys()
         for name, result in together.items():
             assert _outcomes(result) == _outcomes(alone[name]), name

@@ -35,7 +35,8 @@ import time
 from typing import Any
 
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID = 0x00020000, 0x08000000, 0x20000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG = 38, 1
 TAIL_BYTES = 3000
 TMP_SIZE = "256m"
@@ -75,14 +76,14 @@ def preload(modules: list[str]) -> dict[str, str]:
     return failed
 
 
-def serve(jobs_root: str, isolate: bool, modules: list[str]) -> None:
+def serve(jobs_root: str, isolate: bool, modules: list[str], under_tmp: list[str]) -> None:
     os.umask(0o022)
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the grader died: so do we
     failed = preload(modules)
     _respond({"ready": os.getpid(), "failed": failed})
     for line in sys.stdin.buffer:
         request = json.loads(line)
-        _respond(_run(request, jobs_root, isolate))
+        _respond(_run({**request, "under_tmp": under_tmp}, jobs_root, isolate))
 
 
 def _respond(message: dict[str, Any]) -> None:
@@ -120,7 +121,7 @@ def _supervise(request: dict[str, Any], jobs_root: str, isolate: bool) -> dict[s
     events = os.open(f"{scratch}.events", os.O_WRONLY | os.O_APPEND)
     arrays = os.open(f"{scratch}.arrays", os.O_WRONLY | os.O_APPEND)
     if isolate:
-        _isolate_filesystem(jobs_root, scratch)
+        _isolate_filesystem(jobs_root, scratch, request.get("under_tmp", []))
     _link_home(os.environ["HOME"], scratch)
     tail_read, tail_write = os.pipe()
     top = os.fork()
@@ -139,12 +140,23 @@ def _supervise(request: dict[str, Any], jobs_root: str, isolate: bool) -> dict[s
             "peak_kb": peak_kb}
 
 
-def _isolate_filesystem(jobs_root: str, scratch: str) -> None:
-    """New namespaces; fresh /tmp and /dev/shm; of the job folder, only this job's scratch."""
+def _isolate_filesystem(jobs_root: str, scratch: str, under_tmp: list[str]) -> None:
+    """New namespaces; fresh /tmp and /dev/shm; of the job folder, only this job's scratch.
+
+    ``under_tmp``: read-only folders of the sandbox that live under /tmp (a virtualenv or a
+    checkout there), bound again, read-only, on top of the fresh /tmp.
+    """
     _call(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC), "unshare")
     _mount("none", "/", None, MS_REC | MS_PRIVATE)
     keep = os.open(scratch, os.O_PATH | os.O_DIRECTORY)
+    system = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in under_tmp
+              if os.path.isdir(path)]
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={TMP_SIZE},mode=1777")
+    for path, handle in system:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        _mount(f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC)
+        _mount("none", path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        os.close(handle)
     if os.path.isdir(jobs_root):  # the job folder is not under /tmp: hide it too
         _mount("tmpfs", jobs_root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
     if os.path.isdir("/dev/shm"):
@@ -282,5 +294,5 @@ def _kill_group(pid: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    jobs_root, isolate, modules = argv[0], argv[1] == "isolate", json.loads(argv[2])
-    serve(jobs_root, isolate, modules)
+    jobs_root, isolate, modules, under_tmp = argv[0], argv[1] == "isolate", *map(json.loads, argv[2:4])
+    serve(jobs_root, isolate, modules, under_tmp)
