@@ -163,8 +163,9 @@ def test_each_submission_starts_clean_even_from_a_warm_worker(isolated):
         assert "left-behind" not in found["tmp"] and "left-behind" not in found["shm"]
         assert len([name for name in found["tmp"] if name.startswith("grader-run")]) <= 1
         assert found["processes"] == ["1", "2"]
-        # beside the scratch folder: nothing but (warm) the worker's $HOME link to it
-        jobs = [name for name in found["jobs"] if not name.startswith("home-")]
+        # beside the scratch folder: no other job's folder (cold: grader-run-*, warm: run-*),
+        # only the worker's $HOME link to it (warm) and read-only folders living under /tmp
+        jobs = [name for name in found["jobs"] if name.startswith(("grader-run-", "run-"))]
         assert "left-behind" not in found["jobs"] and len(jobs) == 1
     leftover = subprocess.run(["pgrep", "-f", "sleep 3119"], capture_output=True, text=True)
     assert leftover.stdout.strip() == ""
