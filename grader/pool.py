@@ -24,7 +24,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,7 +169,6 @@ class WarmPool:
         self.root.chmod(0o711)
         self.environment = environment or {}
         self.free: queue.Queue[Worker] = queue.Queue()
-        self.lock = threading.Lock()
         self.workers = [Worker(sandbox, self.root, preload, self.environment) for _ in range(size)]
         for worker in self.workers:
             self.free.put(worker)
