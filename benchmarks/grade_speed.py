@@ -313,10 +313,10 @@ def report_tensorflow(found: dict[str, dict[str, float]]) -> None:
     print()
     print("build-cnn (TensorFlow), --jobs 1, median per submission:")
     for label, values in found.items():
+        peak = f"{values['peak_mb']:.0f} MiB" if values["peak_mb"] else "not measured (cold)"
         print(f"  {label}: start-up + prelude {values['overhead']:.2f} s, notebook process "
-              f"{values['execute']:.2f} s in all, its peak memory "
-              f"{values['peak_mb'] or float('nan'):.0f} MiB; largest process of the run "
-              f"{values['max_rss_mb']:.0f} MiB")
+              f"{values['execute']:.2f} s in all, its peak memory {peak}; largest process of "
+              f"the run {values['max_rss_mb']:.0f} MiB")
     if {"warm", "cold"} <= set(found):
         saved = found["cold"]["overhead"] - found["warm"]["overhead"]
         print(f"  TensorFlow import and interpreter start paid per submission: warm "
