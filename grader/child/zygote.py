@@ -242,11 +242,10 @@ def _notebook_process(request: dict[str, Any], scratch: str, fds: tuple[int, int
     os._exit(SETUP_FAILED)
 
 
-def _limit(limits: dict[str, int]) -> None:
-    for name, value in limits.items():
-        number = getattr(resource, name)
-        soft, hard = (value, value) if isinstance(value, int) else value
-        resource.setrlimit(number, (soft, hard))
+def _limit(limits: dict[str, list[int]]) -> None:
+    """The limits ``grader.executor.rlimits`` chose: ``resource`` name -> [soft, hard]."""
+    for name, (soft, hard) in limits.items():
+        resource.setrlimit(getattr(resource, name), (soft, hard))
 
 
 def _watch(pid: int, tail_fd: int, budget: float) -> tuple[int, bool, bytes, int]:
