@@ -65,6 +65,11 @@ class StudentError(Exception):
     """A probe of the student's namespace failed; the message is written for the student."""
 
 
+class Undefined(StudentError):
+    """The notebook does not define the name a probe asked for (an optional question whose
+    every check ends here is left out of the grade)."""
+
+
 class ProbeMissing(Exception):
     """A check asked for a probe that the plan did not contain (an authoring error)."""
 

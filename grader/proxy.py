@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from grader import wire
-from grader.authoring import ProbeMissing, StudentError
+from grader.authoring import ProbeMissing, StudentError, Undefined
 from grader.harness import Probe, ProbePlan
 from grader.observations import ProbeRecord
 
@@ -134,7 +134,7 @@ def _unwrap(record: ProbeRecord, name: str) -> Any:
     error = record.error or {}
     kind, message = error.get("type", "Error"), error.get("message", "")
     if record.status == "undefined":
-        raise StudentError(f"{name} is not defined (did the cell that defines it run without errors?)")
+        raise Undefined(f"{name} is not defined (did the cell that defines it run without errors?)")
     if record.status == "timeout":
         raise StudentError(f"{name} did not finish in time: {message}")
     if record.status == "not-run":

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader.authoring import ProbeMissing, StudentError, take_attachments, take_notes
+from grader.authoring import ProbeMissing, StudentError, Undefined, take_attachments, take_notes
 from grader.errors import SpecError
 from grader.observations import Observations
 from grader.proxy import ReplayNamespace
@@ -57,6 +57,7 @@ class CheckRun:
 
     checks: list[CheckInfo] = field(default_factory=list)
     outcomes: dict[str, tuple[bool, str]] = field(default_factory=dict)
+    undefined: set[str] = field(default_factory=set)  # checks that failed on an undefined name
     problems: list[str] = field(default_factory=list)
     attachments: dict[str, bytes] = field(default_factory=dict)
 
@@ -130,6 +131,8 @@ class ChecksPlugin:
             passed = report.passed
             lines = take_notes() + ([] if passed else [_failure_message(call.excinfo)])
             self.run.outcomes[item.nodeid] = (passed, "\n".join(lines))
+            if not passed and call.excinfo is not None and isinstance(call.excinfo.value, Undefined):
+                self.run.undefined.add(item.nodeid)
 
 
 def _function_id(item: Any) -> str:
@@ -284,9 +287,25 @@ def _result_of(assignment: Assignment, checks: list[CheckInfo], observations: Ob
         result.checks = [_result(c, run.outcomes) for c in wanted]
         result.attachments = run.attachments
         _void_forbidden(assignment, observations, result)
-        result.notes = feedback_notes(observations)
+        result.notes = feedback_notes(observations) + _drop_absent_optional(assignment, run, result)
     result.questions = question_scores(assignment, result.checks)
     return result
+
+
+def _drop_absent_optional(assignment: Assignment, run: CheckRun,
+                          result: SubmissionResult) -> list[str]:
+    """Optional questions (extras beyond the lab) count only where the notebook attempts
+    them: when every check of one failed because its name is undefined, it leaves the result
+    and the maximum score, with a note saying so."""
+    notes = []
+    for question in assignment.questions:
+        mine = [c for c in result.checks if c.check.question == question.id]
+        if question.optional and mine and all(c.check.id in run.undefined for c in mine):
+            result.checks = [c for c in result.checks if c.check.question != question.id]
+            names = ", ".join(question.names) or question.id
+            notes.append(f"Optional question not graded: {question.title} (the notebook does not "
+                         f"define {names}).")
+    return notes
 
 
 def _result(info: CheckInfo, outcomes: dict[str, tuple[bool, str]]) -> CheckResult:

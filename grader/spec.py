@@ -37,6 +37,9 @@ class Question:
     id: str
     title: str
     names: tuple[str, ...] = ()  # names the notebook must define for this question
+    #: graded only where the notebook defines one of ``names`` (an extra beyond the lab:
+    #: left out of the result and of the maximum when every check found its name undefined)
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,7 @@ TABLE_KEYS = {
     "assignment": {"title", "notebook", "reference", "checks", "probes", "prelude", "preload"},
     "limits": set(Limits.__dataclass_fields__),
     "forbidden": {"apis", "reason"},
-    "questions": {"id", "title", "names"},
+    "questions": {"id", "title", "names", "optional"},
     "provide": {"target", "source", "build", "env"},
     "parameters": None,  # any names: the grading profile's values
     "equivalent": {"id", "reason"},  # equivalent mutants (grader mutate), not part of grading
@@ -164,7 +167,8 @@ def _build(folder: Path, data: dict) -> Assignment:
     )
     questions = tuple(
         Question(id=str(q["id"]), title=str(q.get("title", q["id"])),
-                 names=_strings(q.get("names", []), f"question {q['id']!r} names", name))
+                 names=_strings(q.get("names", []), f"question {q['id']!r} names", name),
+                 optional=_flag(q.get("optional", False), f"question {q['id']!r} optional", name))
         for q in _questions(data, name)
     )
     assignment = Assignment(
@@ -244,6 +248,12 @@ def _limits(table: dict, name: str) -> Limits:
 def _string(value: object, what: str, name: str) -> str:
     if not isinstance(value, str):
         raise SpecError(name, f"{what} must be a string, got {value!r}")
+    return value
+
+
+def _flag(value: object, what: str, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise SpecError(name, f"{what} must be true or false, got {value!r}")
     return value
 
 

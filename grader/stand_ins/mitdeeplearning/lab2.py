@@ -1,4 +1,10 @@
-"""The parts of the course's `mitdeeplearning.lab2` that the facial-detection lab uses."""
+"""The parts of the course's ``mitdeeplearning.lab2`` that Lab 2 uses.
+
+Part 1 (MNIST) plots predictions with ``plot_image_prediction`` and ``plot_value_prediction``;
+Part 2 (faces) reads its training file with ``TrainingDatasetLoader``. Same signatures and
+the same data handling as the course's package (so batches are drawn from the same
+``np.random`` stream), drawn with matplotlib as the course's are.
+"""
 
 import os
 import sys
@@ -6,6 +12,34 @@ import sys
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def plot_image_prediction(i, predictions_array, true_label, img):
+    """Image ``i`` with its predicted digit, confidence and true label (blue when right)."""
+    import matplotlib.pyplot as plt
+
+    predictions_array, true_label, img = predictions_array[i], true_label[i], img[i]
+    plt.grid(False)
+    plt.xticks([])
+    plt.yticks([])
+    plt.imshow(np.squeeze(img), cmap=plt.cm.binary)
+    predicted_label = np.argmax(predictions_array)
+    color = "blue" if predicted_label == true_label else "red"
+    plt.xlabel(f"{predicted_label} {100 * np.max(predictions_array):2.0f}% ({true_label})", color=color)
+
+
+def plot_value_prediction(i, predictions_array, true_label):
+    """Bar chart of image ``i``'s ten class probabilities (predicted red, true blue)."""
+    import matplotlib.pyplot as plt
+
+    predictions_array, true_label = predictions_array[i], true_label[i]
+    plt.grid(False)
+    plt.xticks([])
+    plt.yticks([])
+    bars = plt.bar(range(10), predictions_array, color="#777777")
+    plt.ylim([0, 1])
+    bars[int(np.argmax(predictions_array))].set_color("red")
+    bars[int(true_label)].set_color("blue")
 
 
 class TrainingDatasetLoader:

@@ -1,0 +1,171 @@
+"""The grading profile, applied inside the notebook's process by an assignment's prelude.
+
+Course notebooks hard-code their training budget (``EPOCHS = 5``, a GradientTape loop over
+all 60,000 training images) and have no ``parameters`` cell the grader could override. What
+bounds one submission's grading time without editing the notebook is capping the training
+calls themselves:
+
+- ``keras.Model.fit``: at most ``max_epochs`` epochs (counted from ``initial_epoch``) and at
+  most ``max_steps_per_epoch`` batches per epoch;
+- every tqdm loop (``tqdm(range(...))``, ``trange``, ``tqdm.auto``, ``tqdm.notebook``: they
+  all iterate through ``tqdm.std.tqdm.__iter__``): at most ``max_loop_iterations`` items,
+  after which the loop ends as if its iterable were exhausted. The course wraps every
+  training loop in tqdm, so this caps a loop written inline in a cell, which no function
+  wrapper could reach.
+
+Each cap that changed something is recorded; ``caps()`` returns them as sentences for the
+feedback ("what was capped"), so a student reads that the accuracy is that of a shortened
+run. Thresholds are declared for the capped run.
+
+``use_stand_ins(folder)`` makes the grader's stand-in packages (the course's
+``mitdeeplearning``) importable *after* everything installed: a real package wins.
+
+This module is imported by instructor code (the prelude) and by probes in the notebook's
+process; it never runs in the grader's process and imports TensorFlow only when asked to.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import random
+import sys
+from typing import Any
+
+_caps: dict[str, str] = {}  # key -> sentence; a dict keeps the first order and drops repeats
+_loop_cap: list[int | None] = [None]
+
+
+def apply(max_epochs: int | None = None, max_steps_per_epoch: int | None = None,
+          max_loop_iterations: int | None = None, seed: int = 0, threads: int = 1) -> None:
+    """Seed, limit threads and install the caps (None: that cap is off)."""
+    _seed(seed, threads)
+    if max_epochs is not None or max_steps_per_epoch is not None:
+        _cap_fit(max_epochs, max_steps_per_epoch)
+    if max_loop_iterations is not None:
+        _cap_tqdm(max_loop_iterations)
+
+
+def use_stand_ins(folder: str) -> None:
+    """Let ``import mitdeeplearning`` find the grader's stand-in when no real package is
+    installed. Appended, not prepended: an instructor who installs the course's package
+    grades with the course's own code."""
+    if os.path.isdir(folder) and folder not in sys.path:
+        sys.path.append(folder)
+
+
+def caps() -> list[str]:
+    """What the profile shortened so far, one sentence each, in the order it happened."""
+    return list(_caps.values())
+
+
+def record(key: str, sentence: str) -> None:
+    """Note a cap (assignments' own caps can use this too)."""
+    _caps.setdefault(key, sentence)
+
+
+# --- seeds and threads ----------------------------------------------------------------------
+
+def _seed(seed: int, threads: int) -> None:
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    if "tensorflow" in sys.modules or _wants_tensorflow():
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        tf.keras.utils.set_random_seed(seed)
+
+
+def _wants_tensorflow() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorflow") is not None
+
+
+# --- Model.fit --------------------------------------------------------------------------------
+
+def _cap_fit(max_epochs: int | None, max_steps: int | None) -> None:
+    import keras
+
+    fit = keras.Model.fit
+    if getattr(fit, "_grader_capped", False):
+        return
+    signature = inspect.signature(fit)
+
+    def capped_fit(self: Any, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs)
+        arguments = bound.arguments
+        _limit_epochs(arguments, max_epochs)
+        _limit_steps(arguments, max_steps)
+        return fit(*bound.args, **bound.kwargs)
+
+    capped_fit.__doc__ = fit.__doc__
+    capped_fit._grader_capped = True  # type: ignore[attr-defined]
+    keras.Model.fit = capped_fit
+
+
+def _limit_epochs(arguments: dict[str, Any], max_epochs: int | None) -> None:
+    epochs = arguments.get("epochs", 1)
+    start = arguments.get("initial_epoch", 0)
+    if max_epochs is None or not isinstance(epochs, int) or not isinstance(start, int):
+        return
+    if epochs > start + max_epochs:
+        arguments["epochs"] = start + max_epochs
+        record(f"fit-epochs-{epochs}", f"Model.fit: {epochs - start} epochs asked, {max_epochs} run")
+
+
+def _limit_steps(arguments: dict[str, Any], max_steps: int | None) -> None:
+    if max_steps is None:
+        return
+    asked = arguments.get("steps_per_epoch")
+    batches = _batches(arguments)
+    if isinstance(asked, int) and asked <= max_steps:
+        return
+    if asked is None and batches is not None and batches <= max_steps:
+        return
+    arguments["steps_per_epoch"] = max_steps
+    total = asked if isinstance(asked, int) else batches
+    shown = f"{total:,} batches" if total is not None else "all batches"
+    record(f"fit-steps-{total}", f"Model.fit: {shown} per epoch asked, {max_steps:,} run")
+
+
+def _batches(arguments: dict[str, Any]) -> int | None:
+    """Batches per epoch of array inputs (None for datasets and generators)."""
+    x = arguments.get("x")
+    size = getattr(x, "shape", None)
+    if size is None and isinstance(x, (list, tuple)) and x and hasattr(x[0], "shape"):
+        size = x[0].shape
+    if not size:
+        return None
+    batch = arguments.get("batch_size") or 32
+    return -(-int(size[0]) // int(batch))
+
+
+# --- tqdm loops ------------------------------------------------------------------------------
+
+def _cap_tqdm(max_items: int) -> None:
+    _loop_cap[0] = max_items
+    try:
+        import tqdm.std
+    except ImportError:  # no tqdm installed: nothing to cap
+        return
+    base = tqdm.std.tqdm
+    iterate = base.__iter__
+    if getattr(iterate, "_grader_capped", False):
+        return
+
+    def capped_iter(self: Any) -> Any:
+        limit = _loop_cap[0]
+        for count, item in enumerate(iterate(self)):
+            if limit is not None and count >= limit:
+                total = getattr(self, "total", None)
+                shown = f"{int(total):,} items" if total else "an iterable"
+                record(f"tqdm-{total}", f"a loop over {shown} (tqdm) stopped after {limit:,}")
+                return
+            yield item
+
+    capped_iter._grader_capped = True  # type: ignore[attr-defined]
+    base.__iter__ = capped_iter
