@@ -46,12 +46,35 @@ def apply(max_epochs: int | None = None, max_steps_per_epoch: int | None = None,
         _cap_tqdm(max_loop_iterations)
 
 
-def use_stand_ins(folder: str) -> None:
-    """Let ``import mitdeeplearning`` find the grader's stand-in when no real package is
+def use_stand_ins(folder: str, packages: tuple[str, ...] = ("mitdeeplearning",)) -> None:
+    """Let ``import mitdeeplearning`` find the grader's stand-in when no working package is
     installed. Appended, not prepended: an instructor who installs the course's package
-    grades with the course's own code."""
-    if os.path.isdir(folder) and folder not in sys.path:
-        sys.path.append(folder)
+    grades with the course's own code. An installed package that fails to import (the
+    course's needs OpenCV and gym beside it) gives way to the stand-in, and the feedback
+    says so."""
+    if not os.path.isdir(folder):
+        return
+    import importlib
+    import importlib.util
+
+    broken = []
+    for package in packages:
+        if importlib.util.find_spec(package) is None:
+            continue
+        try:
+            importlib.import_module(package)
+        except Exception as exc:  # noqa: BLE001 - any failure: the stand-in serves instead
+            for module in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+                del sys.modules[module]
+            broken.append(package)
+            record(f"stand-in-{package}", f"the installed {package} failed to import "
+                                          f"({type(exc).__name__}: {exc}); the grader's stand-in "
+                                          "was used")
+    if folder not in sys.path:
+        if broken:
+            sys.path.insert(0, folder)
+        else:
+            sys.path.append(folder)
 
 
 def caps() -> list[str]:
