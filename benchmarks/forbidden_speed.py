@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from grader.forbidden import find_forbidden_uses, tainted_scopes  # noqa: E402
+from grader.analysis.forbidden import find_forbidden_uses, tainted_scopes  # noqa: E402
 from tests.test_forbidden import FORBIDDEN, _big_notebook  # noqa: E402
 
 

@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     print(f"python {platform.python_version()} ({sys.executable}); {os.cpu_count()} cores; "
           f"{platform.platform()}; load average before {load[0]:.2f}")
-    from grader.sandbox import describe, detect
+    from grader.execution.sandbox import describe, detect
 
     print(f"isolation: {describe(detect('auto'))}")
     print(f"{args.copies} distinct copies of {args.submission.relative_to(REPO)}, assignment "

@@ -1,7 +1,7 @@
 """How strong are the shipped assignments' checks? Their mutation score, per question.
 
 For each assignment (default: convolve-by-hand), every mutant of the reference's solution
-regions (``grader.mutate``: one student-like slip per mutant, see ``OPERATORS``) is graded by
+regions (``grader.tools.mutate``: one student-like slip per mutant, see ``OPERATORS``) is graded by
 the normal engine, isolated and in parallel, and the script prints per question the number of
 mutants graded, killed, surviving and excluded as equivalent (listed with a reason in the
 assignment's ``equivalent-mutants.toml``), the kill rate, and the overall figure with the
@@ -29,8 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader.mutate import MutateOptions, mutate, survivors_text, write_reports
 from grader.spec import load_assignment
+from grader.tools.mutate import MutateOptions, mutate, survivors_text, write_reports
 
 DEFAULT_ASSIGNMENTS = ["convolve-by-hand"]
 

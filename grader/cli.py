@@ -31,6 +31,52 @@ def main() -> None:
     """Grade deep-learning lab notebooks in isolation, against a reference solution."""
 
 
+# --- options shared by several commands ----------------------------------------------------
+
+SANDBOX_MODES = click.Choice(["auto", "strict", "off"])
+
+
+def sandbox_option(help: str):  # noqa: ANN201, A002 - a decorator, click's word
+    return click.option("--sandbox", type=SANDBOX_MODES, default="auto", show_default=True, help=help)
+
+
+def jobs_option(help: str):  # noqa: ANN201, A002
+    return click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
+                        help=help)
+
+
+def only_option(help: str):  # noqa: ANN201, A002
+    return click.option("--only", "only", multiple=True, metavar="QUESTION", help=help)
+
+
+def quiet_option(help: str):  # noqa: ANN201, A002
+    return click.option("--quiet", "-q", is_flag=True, help=help)
+
+
+def junit_option(function):  # noqa: ANN001, ANN201
+    """``--junit FILE``; with it, and on GitHub Actions, the run's CI reporters."""
+    return click.option("--junit", type=click.Path(path_type=Path), default=None,
+                        help="Also write JUnit XML here (a testcase per check, points as "
+                             "properties).")(function)
+
+
+def _ci_reporters(junit: Path | None) -> list:
+    """What a run reports for CI besides its gradebook: JUnit XML when asked, and on GitHub
+    Actions a job summary and annotations (see grader.report.reporters)."""
+    from grader.report import reporters
+
+    chosen = [reporters.get("junit", junit)] if junit is not None else []
+    return [*chosen, reporters.get("github")]
+
+
+def _print_table(results, title: str) -> None:  # noqa: ANN001 - SubmissionResults
+    from rich.console import Console
+
+    from grader.report.formats import summary_table
+
+    Console().print(summary_table(results, title))
+
+
 @main.command()
 def doctor() -> None:
     """Report what this machine offers for grading: isolation, Python, TensorFlow."""
@@ -38,7 +84,7 @@ def doctor() -> None:
     import shutil
     import subprocess
 
-    from grader.sandbox import describe, detect
+    from grader.execution.sandbox import describe_sandbox, detect
     from grader.spec import known_assignments
 
     chosen = detect("auto")
@@ -46,7 +92,7 @@ def doctor() -> None:
     version = (subprocess.run([bwrap, "--version"], capture_output=True, text=True).stdout.strip()
                if bwrap else "not installed")
     rows = [
-        ("isolation", describe(chosen)),
+        ("isolation", describe_sandbox(chosen)),
         ("bubblewrap", version),
         ("python", sys.version.split()[0]),
         ("tensorflow", "installed" if importlib.util.find_spec("tensorflow") else "missing"),
@@ -87,16 +133,12 @@ def _parse_shard(context: click.Context, parameter: click.Parameter,
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out", type=click.Path(path_type=Path), default=Path("grader-results"),
               show_default=True, help="Folder for results.json files, observations, gradebook.")
-@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Submissions graded in parallel.")
+@jobs_option("Submissions graded in parallel.")
 @click.option("--seed", type=int, default=None,
               help="Seed of the hidden inputs (default: fresh each run). Same seed, same grade.")
-@click.option("--only", "only", multiple=True, metavar="QUESTION",
-              help="Grade only this question (repeatable).")
-@click.option("--sandbox", type=click.Choice(["auto", "strict", "off"]), default="auto",
-              show_default=True,
-              help="Isolation of notebooks: auto uses bubblewrap when it works and warns when it "
-                   "does not; strict refuses to grade without it; off turns it off.")
+@only_option("Grade only this question (repeatable).")
+@sandbox_option("Isolation of notebooks: auto uses bubblewrap when it works and warns when it "
+                "does not; strict refuses to grade without it; off turns it off.")
 @click.option("--force", "--no-cache", "force", is_flag=True,
               help="Run every notebook again, even those whose observations --out already "
                    "holds (by default a notebook runs only when its code or what it is run "
@@ -113,11 +155,10 @@ def _parse_shard(context: click.Context, parameter: click.Parameter,
               help="Grade only share K of N of the notebooks found (for a CI matrix; the same "
                    "notebooks give the same shares everywhere); join the outputs with "
                    "`grader merge`.")
-@click.option("--junit", type=click.Path(path_type=Path), default=None,
-              help="Also write JUnit XML here (a testcase per check, points as properties).")
+@junit_option
 @click.option("--fail-under", type=float, default=None, metavar="SCORE",
               help="Exit 1 when a submission scores below SCORE points (for CI).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar or table.")
+@quiet_option("No progress bar or table.")
 @_fail_cleanly
 def grade(assignment: str, paths: tuple[Path, ...], out: Path, jobs: int, seed: int | None,
           only: tuple[str, ...], sandbox: str, force: bool, warm: bool, scheduler: str | None,
@@ -132,14 +173,15 @@ def grade(assignment: str, paths: tuple[Path, ...], out: Path, jobs: int, seed: 
     change of points or thresholds only rescores.
     """
     from grader.grading import GradeOptions
-    from grader.scorer import Selection
+    from grader.scoring.scorer import Selection
     from grader.spec import load_assignment
 
     spec = load_assignment(assignment)
     for question in only:
         spec.question(question)
     options = GradeOptions(out=out, jobs=jobs, seed=seed, selection=Selection(questions=only),
-                           sandbox=sandbox, force=force, warm=warm, scheduler=scheduler, shard=shard)
+                           sandbox=sandbox, force=force, warm=warm, scheduler=scheduler, shard=shard,
+                           reporters=_ci_reporters(junit))
     if scheduler is None:  # on a cluster, the workers' isolation is checked when connecting
         _warn_without_isolation(sandbox)
     from grader.grading import grade as grade_batch
@@ -147,47 +189,24 @@ def grade(assignment: str, paths: tuple[Path, ...], out: Path, jobs: int, seed: 
     run = _with_progress(f"grading {spec.name}", quiet, lambda on_start, on_result: grade_batch(
         spec, paths, options, on_start=on_start, on_result=on_result))
     if not quiet:
-        from rich.console import Console
-
-        from grader.reporters import summary_table
-
-        Console().print(summary_table(run.results, f"{spec.name} (seed {run.seed})"))
+        _print_table(run.results, f"{spec.name} (seed {run.seed})")
     share = f" (shard {shard[0]}/{shard[1]})" if shard else ""
     click.echo(f"graded {len(run.results)} submission(s){share}; results in {out}/ "
                f"(gradebook.csv, submissions/*/results.json)")
     if scheduler and run.sandbox and not run.sandbox.isolated:
         click.secho(f"WARNING: {run.isolation}.", fg="red", bold=True, err=True)
-    _report_for_ci(run, junit)
     low = [r for r in run.results if fail_under is not None and r.score < fail_under]
     if low:
         names = ", ".join(f"{r.submission} ({r.score:.4g})" for r in low)
         raise click.ClickException(f"below --fail-under {fail_under:g}: {names}")
 
 
-def _report_for_ci(run, junit: Path | None) -> None:  # noqa: ANN001 - a GradeRun
-    """JUnit XML when asked; on GitHub Actions, a job summary and annotations."""
-    import os
-
-    from grader.reporters import github_annotations, junit_xml, markdown_summary
-
-    if junit is not None:
-        junit.parent.mkdir(parents=True, exist_ok=True)
-        junit.write_text(junit_xml(run.results), encoding="utf-8")
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        with open(summary, "a", encoding="utf-8") as handle:
-            handle.write(markdown_summary(run.results, f"{run.assignment.title}") + "\n")
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        for line in github_annotations(run.results):
-            click.echo(line)
-
-
 def _warn_without_isolation(mode: str) -> None:
-    from grader.sandbox import describe, detect
+    from grader.execution.sandbox import describe_sandbox, detect
 
     chosen = detect(mode)
     if not chosen.isolated:
-        click.secho(f"WARNING: {describe(chosen)}. Grade untrusted notebooks only with "
+        click.secho(f"WARNING: {describe_sandbox(chosen)}. Grade untrusted notebooks only with "
                     "isolation (install bubblewrap; --sandbox strict enforces it).",
                     fg="red", bold=True, err=True)
 
@@ -209,15 +228,14 @@ def _with_progress(description: str, quiet: bool, work):  # noqa: ANN001, ANN202
 @click.argument("notebook", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--assignment", default=None,
               help="The assignment (default: read from the notebook's metadata).")
-@click.option("--sandbox", type=click.Choice(["auto", "strict", "off"]), default="auto",
-              show_default=True, help="Isolation of the notebook, as for grade.")
+@sandbox_option("Isolation of the notebook, as for grade.")
 @_fail_cleanly
 def check(notebook: Path, assignment: str | None, sandbox: str) -> None:
     """Run the public checks of NOTEBOOK, as a student does before submitting.
 
     Hidden checks are neither run nor shown; exits 1 when a public check fails.
     """
-    from grader.student import check as run_public_checks
+    from grader.tools.check import check as run_public_checks
 
     report = run_public_checks(notebook, assignment, sandbox=sandbox, show=False)
     click.echo(report.text)
@@ -227,25 +245,21 @@ def check(notebook: Path, assignment: str | None, sandbox: str) -> None:
 
 @main.command()
 @click.argument("out", type=click.Path(path_type=Path, exists=True, file_okay=False))
-@click.option("--only", "only", multiple=True, metavar="QUESTION",
-              help="Rescore only this question (repeatable).")
-@click.option("--quiet", "-q", is_flag=True, help="No table.")
+@only_option("Rescore only this question (repeatable).")
+@junit_option
+@quiet_option("No table.")
 @_fail_cleanly
-def rescore(out: Path, only: tuple[str, ...], quiet: bool) -> None:
+def rescore(out: Path, only: tuple[str, ...], junit: Path | None, quiet: bool) -> None:
     """Score the run in OUT again from its stored observations, without running any notebook.
 
     Use it after changing points, thresholds or feedback in the assignment's spec or checks.
     """
     from grader.grading import rescore as rescore_run
-    from grader.scorer import Selection
+    from grader.scoring.scorer import Selection
 
-    run = rescore_run(out, Selection(questions=only))
+    run = rescore_run(out, Selection(questions=only), reporters=_ci_reporters(junit))
     if not quiet:
-        from rich.console import Console
-
-        from grader.reporters import summary_table
-
-        Console().print(summary_table(run.results, f"{run.assignment.name} (rescored)"))
+        _print_table(run.results, f"{run.assignment.name} (rescored)")
     click.echo(f"rescored {len(run.results)} submission(s) in {out}/")
 
 
@@ -254,25 +268,22 @@ def rescore(out: Path, only: tuple[str, ...], quiet: bool) -> None:
                 type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True,
               help="The new folder for the merged run.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar or table.")
+@junit_option
+@quiet_option("No progress bar or table.")
 @_fail_cleanly
-def merge(runs: tuple[Path, ...], out: Path, quiet: bool) -> None:
+def merge(runs: tuple[Path, ...], out: Path, junit: Path | None, quiet: bool) -> None:
     """Join the output folders RUNS of `grader grade --shard K/N` into one folder, with one
     gradebook.csv and run.json (rescore and report work on it). Nothing is graded again.
 
     Refuses runs of different assignments, specs or seeds, and one submission name standing
     for different notebooks in two runs.
     """
-    from grader.merge import merge as merge_runs
+    from grader.tools.merge import merge as merge_runs
 
     merged = _with_progress("merging", quiet, lambda on_start, on_result: merge_runs(
-        runs, out, on_start=on_start, on_result=on_result))
+        runs, out, on_start=on_start, on_result=on_result, reporters=_ci_reporters(junit)))
     if not quiet:
-        from rich.console import Console
-
-        from grader.reporters import summary_table
-
-        Console().print(summary_table(merged.results, f"{merged.assignment} (seed {merged.seed})"))
+        _print_table(merged.results, f"{merged.assignment} (seed {merged.seed})")
     if merged.missing:
         click.secho(f"WARNING: not graded in any of these runs (an unfinished shard?): "
                     f"{', '.join(merged.missing)}", fg="yellow", err=True)
@@ -287,8 +298,8 @@ def merge(runs: tuple[Path, ...], out: Path, quiet: bool) -> None:
 @_fail_cleanly
 def release(assignment: str, out: Path | None) -> None:
     """Write the student notebook of ASSIGNMENT from its reference."""
-    from grader.release import release as release_notebook
     from grader.spec import load_assignment
+    from grader.spec.release import release as release_notebook
 
     spec = load_assignment(assignment)
     written = release_notebook(spec.reference, out or spec.notebook)
@@ -303,8 +314,8 @@ def validate(assignment: str, seed: int | None) -> None:
     """Check that the reference of ASSIGNMENT earns full marks and the released notebook none."""
     from grader.grading import GradeOptions
     from grader.grading import grade as grade_batch
-    from grader.release import release as release_notebook
     from grader.spec import load_assignment
+    from grader.spec.release import release as release_notebook
 
     spec = load_assignment(assignment)
     with tempfile.TemporaryDirectory(prefix="grader-validate-") as scratch:
@@ -333,15 +344,13 @@ def validate(assignment: str, seed: int | None) -> None:
               help="Grade at most N mutants: a sample drawn with --seed (same seed, same sample).")
 @click.option("--seed", type=int, default=None,
               help="Seed of the hidden inputs and of the --max sample (default: fresh each run).")
-@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Mutants graded in parallel.")
+@jobs_option("Mutants graded in parallel.")
 @click.option("--question", "questions", multiple=True, metavar="Q",
               help="Only mutants of this question's code (repeatable).")
-@click.option("--sandbox", type=click.Choice(["auto", "strict", "off"]), default="auto",
-              show_default=True, help="Isolation of the mutant notebooks, as for `grader grade`.")
+@sandbox_option("Isolation of the mutant notebooks, as for `grader grade`.")
 @click.option("--fail-under", type=click.FloatRange(0, 100), default=None, metavar="PERCENT",
               help="Exit 1 when the overall kill rate is below PERCENT (for CI).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar, table or diffs.")
+@quiet_option("No progress bar, table or diffs.")
 @_fail_cleanly
 def mutate(assignment: str, out: Path, limit: int | None, seed: int | None, jobs: int,
            questions: tuple[str, ...], sandbox: str, fail_under: float | None, quiet: bool) -> None:
@@ -353,9 +362,9 @@ def mutate(assignment: str, out: Path, limit: int | None, seed: int | None, jobs
     mutants.csv and survivors.diff to --out. Equivalent mutants listed (with a reason) in the
     assignment's equivalent-mutants.toml are excluded and reported as excluded.
     """
-    from grader.mutate import MutateOptions, mutation_table, summary_lines, write_reports
-    from grader.mutate import mutate as mutate_assignment
     from grader.spec import load_assignment
+    from grader.tools.mutate import MutateOptions, mutation_table, summary_lines, write_reports
+    from grader.tools.mutate import mutate as mutate_assignment
 
     spec = load_assignment(assignment)
     options = MutateOptions(out=out, jobs=jobs, seed=seed, max=limit, questions=questions,
@@ -394,7 +403,7 @@ def report(out: Path, top: int, slowest: int, write_page: bool) -> None:
     common failures (numbers normalised away), slowest submissions."""
     from rich.console import Console
 
-    from grader.classview import load, tables, write_html
+    from grader.report.classview import load, tables, write_html
 
     class_report = load(out, top_failures=top)
     console = Console()
@@ -426,8 +435,8 @@ def similarity(assignment: str, paths: tuple[Path, ...], out: Path, top: int, sh
     """
     from rich.console import Console
 
-    from grader.similarity import compare, side_by_side, table, write
     from grader.spec import load_assignment
+    from grader.tools.similarity import compare, side_by_side, table, write
 
     result = compare(load_assignment(assignment), list(paths), max_share=max_share)
     written = write(result, out, top=top)
@@ -466,12 +475,12 @@ def ci_template(assignment: str, out: Path | None, notebook: str | None, check_o
     """Write a GitHub Actions workflow that grades ASSIGNMENT's notebook in a student repository
     and uploads the feedback; optionally a Gradescope autograder bundle too."""
     from grader.spec import load_assignment
-    from grader.templates import (
+    from grader.tools.ci_template import (
         PLACEHOLDER_REPOSITORY,
         guess_grader_repository,
         write_github_workflow,
-        write_gradescope_bundle,
     )
+    from grader.tools.gradescope import write_gradescope_bundle
 
     spec = load_assignment(assignment)
     repository = grader_repo or guess_grader_repository()
@@ -498,7 +507,7 @@ def gradescope(assignment: str, out: Path | None, seed: int | None) -> None:
     """Build the autograder zip Gradescope expects for ASSIGNMENT (setup.sh, run_autograder
     reading /autograder/submission/ and writing /autograder/results/results.json)."""
     from grader.spec import load_assignment
-    from grader.templates import write_gradescope_bundle
+    from grader.tools.gradescope import write_gradescope_bundle
 
     spec = load_assignment(assignment)
     archive = write_gradescope_bundle(spec, out or Path(f"gradescope-{spec.name}"), seed=seed)

@@ -36,9 +36,5 @@ class NotebookError(GraderError):
     """A file could not be read as a gradable notebook; the message is shown to the student."""
 
 
-class WireError(GraderError):
-    """Data that came back from a child process is malformed or over a limit."""
-
-
 class PlanError(GraderError):
     """Running the checks against the reference failed, so nothing can be graded."""

@@ -2,50 +2,39 @@
 
 This is the library entry point behind ``grader grade``. Executors run concurrently in
 child processes (``--jobs``), or on the workers of a Dask cluster (``--scheduler``, see
-``grader.cluster``); scoring and writing happen one at a time in this process, as each
+``grader.execution.cluster``); scoring and writing happen one at a time in this process, as each
 submission finishes, so a crash or a kill mid-batch never costs finished results.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import secrets
 import tempfile
 import time
-import traceback
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
-from grader import __version__
-from grader.analysis import forbidden_findings
-from grader.cache import ExecutionKeys, ObservationCache
 from grader.errors import GraderError, NotebookError
-from grader.executor import child_environment, execute
-from grader.feedback import write_feedback
+from grader.execution.cache import ExecutionKeys, ObservationCache
+from grader.execution.executor import child_environment
+from grader.execution.pool import WarmPool
+from grader.execution.runners import LocalRunner, Runner
+from grader.execution.sandbox import Sandbox
+from grader.execution.sandbox import detect as detect_sandbox
+from grader.execution.submission import Submission, discover, read_submission, shard
 from grader.files import atomic_write
-from grader.notebook import CodeCell, read_code_cells
 from grader.observations import Observations
 from grader.plan import Plan, make_plan
-from grader.pool import WarmPool
-from grader.reporters import write_gradebook, write_results_json
+from grader.report.feedback import write_feedback
+from grader.report.reporters import Reporter, RunInfo, report_run
+from grader.report.results_json import write_results_json
+from grader.report.run_json import read_run_json, write_run_json
 from grader.results import SubmissionResult
-from grader.sandbox import Sandbox
-from grader.sandbox import describe as describe_sandbox
-from grader.sandbox import detect as detect_sandbox
-from grader.scorer import Selection, score_each
+from grader.scoring.scorer import Selection, score_each
 from grader.spec import Assignment
-
-
-@dataclass(frozen=True)
-class Submission:
-    name: str  # unique within the run; names the output folder
-    path: Path
 
 
 @dataclass
@@ -54,11 +43,12 @@ class GradeOptions:
     jobs: int = 1
     seed: int | None = None
     selection: Selection = field(default_factory=Selection)
-    sandbox: str = "auto"  # auto | strict | off (see grader.sandbox)
+    sandbox: str = "auto"  # auto | strict | off (see grader.execution.sandbox)
     force: bool = False  # regrade submissions already finished in ``out`` by the same run
     scheduler: str | None = None  # a Dask scheduler (tcp://host:port): run notebooks on its workers
     shard: tuple[int, int] | None = None  # (k, n): grade only share k of n (see ``shard``)
-    warm: bool = True  # fork each child from a warm worker (grader.pool) rather than start it cold
+    warm: bool = True  # fork each child from a warm worker (grader.execution.pool) rather than start it cold
+    reporters: Sequence[Reporter] = ()  # besides the gradebook: JUnit XML, GitHub's summary...
 
 
 @dataclass
@@ -71,136 +61,6 @@ class GradeRun:
     results: list[SubmissionResult] = field(default_factory=list)
     sandbox: Sandbox | None = None  # on a cluster: the least isolated worker's
     isolation: str = "none"  # how and where the notebooks ran, as recorded in run.json
-
-
-def discover(paths: Iterable[Path]) -> list[Submission]:
-    """Notebooks named by ``paths`` (files, or folders searched recursively), named uniquely."""
-    found: list[Path] = []
-    for path in paths:
-        if not path.exists():
-            raise GraderError(f"no such file or folder: {path}")
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*.ipynb")
-                            if ".ipynb_checkpoints" not in p.parts and p.is_file())
-        else:
-            found.append(path)
-    unique = list(dict.fromkeys(p.resolve() for p in found))
-    return _name(unique)
-
-
-def _name(paths: list[Path]) -> list[Submission]:
-    stems = [p.stem for p in paths]
-    named: list[Submission] = []
-    for path in paths:
-        name = path.stem
-        if stems.count(name) > 1:
-            name = f"{path.parent.name}__{path.stem}"
-        while name in {s.name for s in named}:
-            name += "_"
-        named.append(Submission(name, path))
-    return named
-
-
-def shard(submissions: Sequence[Submission], k: int, n: int) -> list[Submission]:
-    """Share ``k`` of ``n`` (counted from 1) of ``submissions``, for a CI matrix of n jobs.
-
-    A submission's share depends only on its name (a stable hash, the same on every machine
-    and in every job), so the n shares are disjoint and together hold every submission.
-    """
-    if not 1 <= k <= n:
-        raise GraderError(f"shard {k}/{n}: K must be between 1 and N")
-    return [s for s in submissions if _share(s.name, n) == k - 1]
-
-
-def _share(name: str, n: int) -> int:
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") % n
-
-
-def read_submission(assignment: Assignment, submission: Submission) -> list[CodeCell]:
-    """The submission's code cells; raises NotebookError (for the student) if unreadable."""
-    return read_code_cells(submission.path, int(assignment.limits.max_notebook_mb * 2**20))
-
-
-def not_run(submission: Submission, problem: str, plan_id: str = "") -> Observations:
-    """Observations of a submission that could not run; without a ``plan_id`` a rerun into
-    the same folder tries it again (it failed for the grader's reasons, not the student's)."""
-    return Observations(submission=submission.name, problem=problem, ending="not run",
-                        plan_id=plan_id)
-
-
-def complete(observations: Observations, assignment: Assignment, plan: Plan,
-             cells: list[CodeCell], seconds: float) -> Observations:
-    """Add to what the child reported what needs no running: the forbidden APIs the code
-    reaches (found statically), the plan its probes answered, and the time it all took."""
-    started = time.perf_counter()
-    observations.forbidden, observations.tainted = forbidden_findings(cells, assignment.forbidden.apis)
-    observations.plan_id = plan.id
-    observations.timings["total"] = round(seconds + time.perf_counter() - started, 4)
-    return observations
-
-
-def observe(assignment: Assignment, plan: Plan, submission: Submission,
-            sandbox: Sandbox | None = None, pool: WarmPool | None = None) -> Observations:
-    """Run one submission and return its observations; never raises for bad submissions."""
-    started = time.perf_counter()
-    try:
-        cells = read_submission(assignment, submission)
-    except NotebookError as exc:
-        return not_run(submission, str(exc), plan.id)
-    observations = execute(submission.name, cells, plan.harness(assignment), assignment.limits,
-                           sandbox, pool)
-    return complete(observations, assignment, plan, cells, time.perf_counter() - started)
-
-
-def _safe_observe(assignment: Assignment, plan: Plan, submission: Submission,
-                  sandbox: Sandbox, pool: WarmPool | None = None) -> Observations:
-    try:
-        return observe(assignment, plan, submission, sandbox, pool)
-    except Exception as exc:  # noqa: BLE001 - one submission's grader fault must not stop the batch
-        detail = "".join(traceback.format_exception_only(exc)).strip()
-        return not_run(submission, f"internal grader error, please report it: {detail}")
-
-
-class Runner(Protocol):
-    """Where the notebooks of a batch run: ``LocalRunner``, or ``grader.cluster.ClusterRunner``."""
-
-    @property
-    def sandbox(self) -> Sandbox:
-        """The isolation the notebooks get (on a cluster: the least isolated worker's)."""
-        ...
-
-    @property
-    def isolation(self) -> str:
-        """The same, with where the notebooks run, described for run.json."""
-        ...
-
-    def observe(self, assignment: Assignment, plan: Plan,
-                submissions: Sequence[Submission]) -> Iterator[tuple[Submission, Observations]]:
-        """Each submission with its observations, in the order they finish; never raises
-        for one submission (a failure becomes observations with a ``problem``)."""
-        ...
-
-
-@dataclass
-class LocalRunner:
-    """Runs notebooks on this machine, ``jobs`` child processes at a time, forked by the
-    warm workers of ``pool`` when there is one."""
-
-    sandbox: Sandbox
-    jobs: int = 1
-    pool: WarmPool | None = None
-
-    @property
-    def isolation(self) -> str:
-        return describe_sandbox(self.sandbox)
-
-    def observe(self, assignment: Assignment, plan: Plan,
-                submissions: Sequence[Submission]) -> Iterator[tuple[Submission, Observations]]:
-        with ThreadPoolExecutor(max_workers=max(1, self.jobs)) as pool:
-            futures = {pool.submit(_safe_observe, assignment, plan, s, self.sandbox, self.pool): s
-                       for s in submissions}
-            for future in as_completed(futures):
-                yield futures[future], future.result()
 
 
 @contextmanager
@@ -221,7 +81,7 @@ def open_runner(options: GradeOptions, assignment: Assignment | None = None,
         with WarmPool(sandbox, min(options.jobs, count), preload, environment) as pool:
             yield LocalRunner(sandbox, options.jobs, pool)
         return
-    from grader.cluster import ClusterRunner  # imports Dask: only when a cluster is asked for
+    from grader.execution.cluster import ClusterRunner  # imports Dask: only when a cluster is asked for
 
     with ClusterRunner(options.scheduler, options.sandbox) as runner:
         yield runner
@@ -273,13 +133,13 @@ def grade(
         stream = itertools.chain(stored.items(), runner.observe(assignment, plan, pending))
         score_each(assignment, plan.checks, plan.reference, plan.seed, stream, written,
                    paths=lambda submission: str(submission.path), selection=options.selection)
-    write_gradebook(run.results, options.out / "gradebook.csv")
+    report_run(run.results, RunInfo(options.out, assignment.title), options.reporters)
     return run
 
 
 def _execution_keys(assignment: Assignment, plan: Plan,
                     submissions: Sequence[Submission]) -> dict[Submission, str]:
-    """Each readable submission's execution key (see grader.cache)."""
+    """Each readable submission's execution key (see grader.execution.cache)."""
     keys = ExecutionKeys(assignment, plan)
     found = {}
     for submission in submissions:
@@ -298,7 +158,7 @@ def _resumable(options: GradeOptions, assignment: Assignment) -> dict | None:
     """The manifest of an earlier run of the same assignment in ``out``, unless --force.
 
     Its seed is kept (unless another --seed is given), even when the spec changed since: a
-    change of points then finds every submission's stored observations (grader.cache).
+    change of points then finds every submission's stored observations (grader.execution.cache).
     """
     if options.force or not (options.out / "run.json").is_file():
         return None
@@ -312,7 +172,8 @@ def _resumable(options: GradeOptions, assignment: Assignment) -> dict | None:
 
 
 def rescore(out: Path, selection: Selection | None = None,
-            on_result: Callable[[SubmissionResult], None] | None = None) -> GradeRun:
+            on_result: Callable[[SubmissionResult], None] | None = None,
+            reporters: Sequence[Reporter] = ()) -> GradeRun:
     """Score a finished run again from its stored observations, with the current spec.
 
     Nothing is executed again: a change of points, thresholds or messages applies to every
@@ -342,15 +203,11 @@ def rescore(out: Path, selection: Selection | None = None,
 
     score_each(assignment, plan.checks, plan.reference, plan.seed, stored(), written,
                paths=lambda submission: str(submission.path), selection=options.selection)
-    write_gradebook(run.results, out / "gradebook.csv")
+    report_run(run.results, RunInfo(out, assignment.title), reporters)
     return run
 
 
-def read_manifest(out: Path) -> dict:
-    try:
-        return json.loads((out / "run.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise GraderError(f"{out} is not the output folder of a grading run (no run.json)") from exc
+read_manifest = read_run_json  # the name merge and older callers use
 
 
 def _write(assignment: Assignment, plan: Plan, submission: Submission, observations: Observations,
@@ -377,16 +234,7 @@ def _write_manifest(run: GradeRun, submissions: Sequence[Submission],
                     previous: dict | None = None, share: tuple[int, int] | None = None) -> None:
     known = dict(previous["submissions"]) if previous else {}
     known.update({s.name: str(s.path) for s in submissions})
-    manifest = {
-        "assignment": run.assignment.name,
-        "assignment_folder": str(run.assignment.folder),
-        "spec_fingerprint": run.assignment.fingerprint(),
-        "seed": run.seed,
-        "grader_version": __version__,
-        "isolation": run.isolation,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "submissions": known,
-    }
-    if share:
-        manifest["shard"] = f"{share[0]}/{share[1]}"
-    atomic_write(run.out / "run.json", json.dumps(manifest, indent=2).encode())
+    write_run_json(run.out, assignment=run.assignment.name,
+                   assignment_folder=str(run.assignment.folder),
+                   spec_fingerprint=run.assignment.fingerprint(), seed=run.seed,
+                   isolation=run.isolation, submissions=known, shard=share)

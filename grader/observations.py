@@ -2,7 +2,12 @@
 
 The executor produces them, the scorer consumes them, and they are stored beside the
 results (``observations.json`` + ``observations.npz``) so a submission can be re-scored
-after a change of points or thresholds without running its code again.
+after a change of points or thresholds without running its code again. This module is the
+format's one writer (``save``, ``to_bytes``) and one reader (``load``, ``from_bytes``).
+
+Statuses are typed (``CellStatus``, ``ProbeStatus``); the ending, stored as one sentence
+("crashed: the notebook's process was killed by SIGSEGV"), is made by ``ended`` and read
+back by ``ending_kind``, so no other module matches its words.
 """
 
 from __future__ import annotations
@@ -10,11 +15,51 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypedDict, get_args
 
 from grader import wire
+from grader.analysis.forbidden import ForbiddenUse
 from grader.files import atomic_write
-from grader.forbidden import ForbiddenUse
+
+#: How a code cell ended ("crashed": it killed the process, and was skipped in a rerun).
+CellStatus = Literal["ok", "error", "syntax-error", "timeout", "crashed"]
+#: How a probe ended ("not-run": the process ended before it was asked).
+ProbeStatus = Literal["ok", "error", "timeout", "undefined", "not-run"]
+CELL_STATUSES: tuple[str, ...] = get_args(CellStatus)
+PROBE_STATUSES: tuple[str, ...] = get_args(ProbeStatus)
+#: How the notebook's process ended; the stored ending is the kind, then ": " and the detail
+#: ("completed" and "not run" have none).
+EndingKind = Literal["completed", "crashed", "killed", "not run"]
+COMPLETED: str = "completed"
+NOT_RUN: str = "not run"
+#: ``Observations.problem`` of a submission the grader failed on (a rerun tries it again).
+INTERNAL_ERROR = "internal grader error"
+
+
+def ended(kind: Literal["crashed", "killed"], detail: str) -> str:
+    """The stored ending of a process that did not complete: ``kind: detail``."""
+    return f"{kind}: {detail}"
+
+
+def ending_kind(ending: str) -> EndingKind:
+    """The kind of a stored ending (the inverse of ``ended``)."""
+    if ending in (COMPLETED, NOT_RUN):
+        return "completed" if ending == COMPLETED else "not run"
+    return "killed" if ending.startswith("killed") else "crashed"
+
+
+def ending_detail(ending: str) -> str:
+    """What ``ended`` was given as the detail (the whole ending if it has none)."""
+    kind, separator, detail = ending.partition(": ")
+    return detail if separator and kind in ("crashed", "killed") else ending
+
+
+class ErrorInfo(TypedDict, total=False):
+    """An error as stored (a cell's, or a probe's): what the student and the scorer see."""
+
+    type: str
+    message: str
+    traceback: str  # the notebook's own frames only; absent in a few grader-made errors
 
 
 @dataclass
@@ -22,13 +67,13 @@ class CellRecord:
     """What happened when one code cell ran."""
 
     index: int  # position among the notebook's code cells (0-based)
-    status: str  # ok | error | syntax-error | timeout
+    status: CellStatus
     seconds: float = 0.0
     output: str = ""  # captured text output, capped
     dropped: int = 0  # characters of output beyond the cap, counted and discarded
     shell: list[str] = field(default_factory=list)  # shell escapes recorded, not executed
     ignored: list[str] = field(default_factory=list)  # magics with no meaning here (%matplotlib)
-    error: dict[str, str] | None = None  # type, message, traceback (notebook frames only)
+    error: ErrorInfo | None = None
 
 
 @dataclass
@@ -36,9 +81,9 @@ class ProbeRecord:
     """The answer to one probe: a value, or why there is none."""
 
     key: str
-    status: str  # ok | error | timeout | undefined | not-run
+    status: ProbeStatus
     value: Any = None
-    error: dict[str, str] | None = None
+    error: ErrorInfo | None = None
     seconds: float = 0.0
 
 
@@ -52,16 +97,34 @@ class Observations:
     probes: dict[str, ProbeRecord] = field(default_factory=dict)
     forbidden: list[ForbiddenUse] = field(default_factory=list)
     tainted: dict[str, list[str]] = field(default_factory=dict)  # name -> forbidden uses reached
-    ending: str = "completed"  # how the child ended: completed | crashed ... | killed ...
+    ending: str = COMPLETED  # how the child ended: see ``ended`` and ``ending_kind``
     log_tail: str = ""  # end of the child's raw output when it did not complete (crash text)
     plan_id: str = ""  # which plan (spec fingerprint and seed) the probes answered
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ending_kind(self) -> EndingKind:
+        return ending_kind(self.ending)
+
+    @property
+    def grader_failed(self) -> bool:
+        """Whether the grader itself failed on this submission (worth running again)."""
+        return (self.problem or "").startswith(INTERNAL_ERROR) or "grading worker" in self.ending
 
     def save(self, folder: Path) -> None:
         """Write ``observations.json`` and ``observations.npz`` into ``folder``."""
         document, arrays = self.to_bytes()
         atomic_write(folder / "observations.npz", arrays)
         atomic_write(folder / "observations.json", document)
+
+    @staticmethod
+    def read_document(folder: Path) -> Any:
+        """The stored ``observations.json`` as plain JSON, without its arrays or any checks
+        (None if unreadable): for summaries that must survive a damaged file."""
+        try:
+            return json.loads((folder / "observations.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
 
     @classmethod
     def load(cls, folder: Path) -> Observations:

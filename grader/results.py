@@ -49,6 +49,7 @@ class SubmissionResult:
     questions: list[QuestionScore] = field(default_factory=list)
     problem: str | None = None  # why the notebook could not be graded at all
     notes: list[str] = field(default_factory=list)  # feedback beyond the checks
+    interrupted: str = ""  # the note saying the run was cut short (a crash, a time limit), if any
     timings: dict[str, float] = field(default_factory=dict)
     attachments: dict[str, bytes] = field(default_factory=dict)  # files beside results.json
 

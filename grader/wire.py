@@ -31,7 +31,7 @@ class WireFormatError(ValueError):
 
 
 @dataclass(frozen=True)
-class Limits:
+class SizeLimits:
     """Caps on what a child may send back; beyond them a value is rejected, not truncated."""
 
     max_array_elements: int = 10_000_000
@@ -41,7 +41,7 @@ class Limits:
     max_string: int = 100_000
 
 
-DEFAULT_LIMITS = Limits()
+DEFAULT_LIMITS = SizeLimits()
 
 
 class Encoder:
@@ -89,9 +89,9 @@ def encode(value: Any) -> tuple[Any, dict[str, np.ndarray]]:
 
 
 class Decoder:
-    """Rebuilds a value from a JSON tree and arrays, enforcing ``Limits``."""
+    """Rebuilds a value from a JSON tree and arrays, enforcing ``SizeLimits``."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(self, arrays: dict[str, np.ndarray], limits: SizeLimits = DEFAULT_LIMITS) -> None:
         self.arrays = arrays
         self.limits = limits
         self.items = 0
@@ -142,7 +142,7 @@ class Unsupported:
         return f"<unsupported {self.type_name}>"
 
 
-def decode(tree: Any, arrays: dict[str, np.ndarray], limits: Limits = DEFAULT_LIMITS) -> Any:
+def decode(tree: Any, arrays: dict[str, np.ndarray], limits: SizeLimits = DEFAULT_LIMITS) -> Any:
     """Decode a tree produced by ``encode`` (possibly by untrusted code); any malformation
     is a WireFormatError, never another exception."""
     try:
@@ -160,7 +160,7 @@ def save_arrays(arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def load_arrays(data: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, np.ndarray]:
+def load_arrays(data: bytes, limits: SizeLimits = DEFAULT_LIMITS) -> dict[str, np.ndarray]:
     """Read ``.npz`` bytes from an untrusted source, checking headers before loading."""
     arrays: dict[str, np.ndarray] = {}
     total = 0
@@ -200,7 +200,7 @@ def _plain(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def check_size(arrays: dict[str, np.ndarray], limits: Limits = DEFAULT_LIMITS) -> None:
+def check_size(arrays: dict[str, np.ndarray], limits: SizeLimits = DEFAULT_LIMITS) -> None:
     """Refuse, before writing, a result that the grader would refuse when reading."""
     total = 0
     for array in arrays.values():

@@ -60,6 +60,17 @@ def make_variant(folder: Path, name: str, replacements: dict[str, str],
     return path
 
 
+#: Test modules that grade TensorFlow notebooks; marked slow here, so `pytest -m "not slow"`
+#: (the fast tier) leaves them out without their owners having to mark every test.
+SLOW_MODULES = ("test_build_cnn.py", "test_facial_detection.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
 #: CI sets this: every grading in the tests then runs isolated or fails, never falls back.
 SANDBOX = "strict" if os.environ.get("GRADER_REQUIRE_SANDBOX") == "1" else "auto"
 

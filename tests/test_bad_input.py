@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from grader.errors import NotebookError
-from grader.notebook import parse_code_cells
+from grader.spec.notebook import parse_code_cells
 from tests.conftest import REFERENCE, grade_all
 
 BAD = {

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-import grader.grading as grading
-from grader.cache import ExecutionKeys, ObservationCache
+import grader.execution.runners as runners
+from grader.execution.cache import ExecutionKeys, ObservationCache
 from grader.grading import GradeOptions, grade
-from grader.notebook import CodeCell, read_code_cells
 from grader.plan import make_plan
 from grader.spec import load_assignment
+from grader.spec.notebook import CodeCell, read_code_cells
 from tests.conftest import EXAMPLES, SANDBOX, copy_assignment
 
 NOTEBOOKS = ("reference", "partly-correct", "untouched")
@@ -24,13 +24,13 @@ NOTEBOOKS = ("reference", "partly-correct", "untouched")
 def executed(monkeypatch):
     """The names of the submissions whose notebooks actually ran."""
     names: list[str] = []
-    real_execute = grading.execute
+    real_execute = runners.execute
 
     def counting(name, *args, **kwargs):
         names.append(name)
         return real_execute(name, *args, **kwargs)
 
-    monkeypatch.setattr(grading, "execute", counting)
+    monkeypatch.setattr(runners, "execute", counting)
     return names
 
 
@@ -48,6 +48,7 @@ def _scores_on_disk(out: Path) -> dict[str, tuple[float, float]]:
     return found
 
 
+@pytest.mark.slow
 def test_a_change_of_points_is_rescored_without_running_any_notebook(tmp_path, monkeypatch, executed):
     folder = copy_assignment(tmp_path, monkeypatch)
     paths = [EXAMPLES / f"{name}.ipynb" for name in NOTEBOOKS]
@@ -69,6 +70,7 @@ def test_a_change_of_points_is_rescored_without_running_any_notebook(tmp_path, m
     assert _scores_on_disk(out)["reference"] == (22, 22)
 
 
+@pytest.mark.slow
 def test_changing_what_runs_runs_it_again(tmp_path, monkeypatch, executed):
     folder = copy_assignment(tmp_path, monkeypatch)
     submissions = tmp_path / "submissions"
@@ -102,6 +104,7 @@ def test_changing_what_runs_runs_it_again(tmp_path, monkeypatch, executed):
     assert sorted(executed) == sorted(NOTEBOOKS)
 
 
+@pytest.mark.slow
 def test_the_key_covers_code_hidden_inputs_and_limits_but_not_points(tmp_path, monkeypatch):
     folder = copy_assignment(tmp_path, monkeypatch)
     assignment = load_assignment("convolve-by-hand")

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from grader.spec import load_assignment
-from grader.templates import github_workflow, pick_notebook, write_github_workflow, write_gradescope_bundle
+from grader.tools.ci_template import github_workflow, write_github_workflow
+from grader.tools.gradescope import pick_notebook, write_gradescope_bundle
 from tests.conftest import EXAMPLES, REPO
 
 NAME = "convolve-by-hand"
@@ -103,6 +104,7 @@ def test_written_where_github_reads_workflows(spec, tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(shutil.which("grader") is None, reason="the grader command is not installed")
+@pytest.mark.slow
 def test_grading_step_runs_as_written(spec, tmp_path):
     """The Grade step's script, run by bash in a workspace laid out as the workflow lays it."""
     script = parsed_steps(github_workflow(spec, fail_under=20))["Grade"]
@@ -141,6 +143,7 @@ def run_autograder(bundle: Path, root: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_run_autograder_grades_a_submission(spec, tmp_path):
     bundle = tmp_path / "bundle"
     write_gradescope_bundle(spec, bundle, seed=3)

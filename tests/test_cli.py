@@ -55,6 +55,7 @@ def _results(out, name):
     return data
 
 
+@pytest.mark.slow
 def test_zero_score_still_exits_zero_and_same_seed_regrades_identically(tmp_path):
     untouched, partly = EXAMPLES / "untouched.ipynb", EXAMPLES / "partly-correct.ipynb"
     for out in ("a", "b"):
@@ -65,6 +66,7 @@ def test_zero_score_still_exits_zero_and_same_seed_regrades_identically(tmp_path
     assert _results(tmp_path / "a", "partly-correct") == _results(tmp_path / "b", "partly-correct")
 
 
+@pytest.mark.slow
 def test_hidden_inputs_are_fresh_per_run_unless_seeded(tmp_path):
     seeds = []
     for out in ("a", "b"):
@@ -131,7 +133,7 @@ def test_rescore_applies_a_spec_change_without_running_notebooks(tmp_path, monke
     checks.write_text(checks.read_text().replace('@check("softmax", points=1)\n@pytest.mark.parametrize'
                                                  '("case"', '@check("softmax", points=5)\n'
                                                  '@pytest.mark.parametrize("case"'))
-    monkeypatch.setattr("grader.grading.execute", None)  # rescoring must not execute anything
+    monkeypatch.setattr("grader.execution.runners.execute", None)  # rescoring must not execute anything
     result = run("rescore", str(out), "-q")
     assert result.exit_code == 0, result.output
     data = _results(out, "partly-correct")
@@ -139,8 +141,9 @@ def test_rescore_applies_a_spec_change_without_running_notebooks(tmp_path, monke
     assert data["score"] == pytest.approx(11.8333, abs=1e-3)  # it fails the stability check
 
 
+@pytest.mark.slow
 def test_rerun_resumes_an_interrupted_batch_and_force_regrades(tmp_path, monkeypatch):
-    import grader.grading as grading
+    import grader.execution.runners as runners
 
     out = tmp_path / "out"
     paths = [str(EXAMPLES / "partly-correct.ipynb"), str(EXAMPLES / "syntax-error.ipynb")]
@@ -154,8 +157,8 @@ def test_rerun_resumes_an_interrupted_batch_and_force_regrades(tmp_path, monkeyp
             shutil.rmtree(stored.parent)
 
     executed = []
-    real_execute = grading.execute
-    monkeypatch.setattr(grading, "execute", lambda name, *a: executed.append(name)
+    real_execute = runners.execute
+    monkeypatch.setattr(runners, "execute", lambda name, *a: executed.append(name)
                         or real_execute(name, *a))
     assert run("grade", "convolve-by-hand", *paths, "--out", str(out), "-q").exit_code == 0
     assert executed == ["syntax-error"]
@@ -169,6 +172,7 @@ def test_rerun_resumes_an_interrupted_batch_and_force_regrades(tmp_path, monkeyp
     assert sorted(executed) == ["partly-correct", "syntax-error"]
 
 
+@pytest.mark.slow
 def test_ci_outputs_junit_summary_annotations_and_fail_under(tmp_path, monkeypatch):
     from xml.etree import ElementTree as ET
 
@@ -194,8 +198,9 @@ def test_ci_outputs_junit_summary_annotations_and_fail_under(tmp_path, monkeypat
     assert passing.exit_code == 0
 
 
+@pytest.mark.slow
 def test_leftovers_of_another_plan_are_regraded_not_resumed(tmp_path, monkeypatch):
-    import grader.grading as grading
+    import grader.execution.runners as runners
 
     out = tmp_path / "out"
     paths = [str(EXAMPLES / "partly-correct.ipynb")]
@@ -204,8 +209,8 @@ def test_leftovers_of_another_plan_are_regraded_not_resumed(tmp_path, monkeypatc
     manifest["seed"] = 2  # as left by a `--force --seed 2` run killed before grading anything
     (out / "run.json").write_text(json.dumps(manifest))
     executed = []
-    real_execute = grading.execute
-    monkeypatch.setattr(grading, "execute", lambda name, *a: executed.append(name)
+    real_execute = runners.execute
+    monkeypatch.setattr(runners, "execute", lambda name, *a: executed.append(name)
                         or real_execute(name, *a))
     assert run("grade", "convolve-by-hand", *paths, "--seed", "2", "--out", str(out), "-q").exit_code == 0
     assert executed == ["partly-correct"]

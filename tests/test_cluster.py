@@ -19,9 +19,10 @@ from types import SimpleNamespace
 
 import pytest
 
+pytestmark = pytest.mark.slow  # starts Dask schedulers and workers
 pytest.importorskip("distributed")
 
-from grader.cluster import ClusterRunner  # noqa: E402 - after the skip
+from grader.execution.cluster import ClusterRunner  # noqa: E402 - after the skip
 from grader.grading import GradeOptions, grade  # noqa: E402
 from grader.observations import CellRecord, Observations, ProbeRecord  # noqa: E402
 from tests.conftest import EXAMPLES, SANDBOX  # noqa: E402

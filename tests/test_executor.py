@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from grader.authoring import StudentError
-from grader.executor import MAX_ATTEMPTS, child_environment, execute
-from grader.harness import Harness
-from grader.notebook import CodeCell
-from grader.pool import WarmPool
-from grader.proxy import LiveNamespace, ReplayNamespace
-from grader.sandbox import Sandbox
+from grader.execution.executor import MAX_ATTEMPTS, child_environment, execute
+from grader.execution.pool import WarmPool
+from grader.execution.sandbox import Sandbox
+from grader.plan.harness import Harness
+from grader.scoring.proxy import LiveNamespace, ReplayNamespace
 from grader.spec import Limits
+from grader.spec.notebook import CodeCell
 from grader.wire import Unsupported
 
 FAST = Limits(cell_timeout=2, probe_timeout=1, notebook_timeout=30, memory_mb=1024)

@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import feedback
-from grader.feedback import Confusion, FeedbackContext, build, confusion_matrices, write_feedback
 from grader.observations import Observations
 from grader.plan import Plan
+from grader.report import feedback, figures
+from grader.report.feedback import Confusion, FeedbackContext, build, confusion_matrices, write_feedback
 from grader.results import CheckInfo, CheckResult, QuestionScore, SubmissionResult
 from tests.conftest import EXAMPLES, REPO, grade_all, make_variant
 
@@ -205,8 +205,8 @@ def test_without_matplotlib_pictures_become_text(assignment, graded, monkeypatch
     def no_matplotlib(draw):
         raise ImportError("No module named 'matplotlib'")
 
-    monkeypatch.setattr(feedback, "png", no_matplotlib)
-    monkeypatch.setattr(feedback, "_DRAWN", {})  # nothing drawn earlier in this process
+    monkeypatch.setattr(figures, "png", no_matplotlib)
+    monkeypatch.setattr(figures, "_DRAWN", {})  # nothing drawn earlier in this process
     _, observations, reference = stored(out, results["maps-over-8"])
     written = write_feedback(results["maps-over-8"], tmp_path, assignment, observations, reference)
     assert [p.name for p in written] == ["feedback.html", "feedback.md"]
@@ -332,7 +332,7 @@ def test_tracebacks_of_cells_that_raised(tmp_path):
 
 
 def test_odd_student_arrays_are_described_not_dumped():
-    from grader.feedback import GridRow, ImageGrid, render
+    from grader.report.feedback import GridRow, ImageGrid, render
 
     for odd in (np.zeros(5), np.zeros((500, 500)), np.zeros((3, 3), dtype=complex), np.zeros((4, 4, 40))):
         grid = ImageGrid("t", [GridRow("yours", odd), GridRow("expected", np.ones((3, 3)))])
@@ -363,8 +363,8 @@ def parse_first_image(graded) -> str:
 def test_a_figure_drawn_before_is_not_drawn_again(monkeypatch):
     drawn = []
     real_png = feedback.png
-    monkeypatch.setattr(feedback, "_DRAWN", {})
-    monkeypatch.setattr(feedback, "png", lambda draw: drawn.append(draw) or real_png(draw))
+    monkeypatch.setattr(figures, "_DRAWN", {})
+    monkeypatch.setattr(figures, "png", lambda draw: drawn.append(draw) or real_png(draw))
 
     def grid(value: float, label: str = "yours") -> feedback.ImageGrid:
         return feedback.ImageGrid("maps", [feedback.GridRow(label, np.full((3, 3), value))])

@@ -1,4 +1,4 @@
-"""Tests for grader.forbidden: static detection of forbidden API uses in notebook code."""
+"""Tests for grader.analysis.forbidden: static detection of forbidden API uses in notebook code."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import inspect
 
 import pytest
 
-from grader.forbidden import ForbiddenUse, find_forbidden_uses, tainted_scopes
+from grader.analysis.forbidden import ForbiddenUse, find_forbidden_uses, tainted_scopes
 
 FORBIDDEN = [
     "scipy.signal",
@@ -608,7 +608,7 @@ def test_syntax_error_cell_is_skipped_and_indices_kept() -> None:
         pytest.param("x = (", id="unclosed"),
         pytest.param("a\0b", id="null-byte"),
         pytest.param("x = " + "(" * 300 + ")" * 300, id="too-many-parentheses"),
-        pytest.param("x = a" + ".b" * 5000, id="too-deep-for-the-parser"),
+        pytest.param("x = a" + ".b" * 5000, id="too-deep-for-the-parser", marks=pytest.mark.slow),
         pytest.param("%timeit np.convolve(a, b)", id="unconverted-magic"),
     ],
 )
@@ -831,8 +831,8 @@ def test_tainted_scopes_with_broken_cells() -> None:
 # --- what grading makes of the uses: taint by each name's last binding ---------------------
 
 def _tainted(*cells: str) -> dict[str, list[str]]:
-    from grader.analysis import forbidden_findings
-    from grader.notebook import CodeCell
+    from grader.analysis.findings import forbidden_findings
+    from grader.spec.notebook import CodeCell
 
     code = [CodeCell(i, i, source) for i, source in enumerate(cells)]
     return forbidden_findings(code, ["scipy.signal", "numpy.convolve"])[1]

@@ -11,7 +11,13 @@ import pytest
 
 from tests.conftest import REFERENCE
 
-tf = pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.slow  # imports TensorFlow
+
+
+@pytest.fixture(scope="module")
+def tf():
+    """TensorFlow, imported only when these tests run (not when they are collected)."""
+    return pytest.importorskip("tensorflow")
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +36,7 @@ def reference_namespace():
     (8, 8, 3, 3, 3, 4, 1), (9, 7, 2, 2, 3, 5, 1), (9, 9, 3, 3, 3, 2, 2), (10, 8, 1, 2, 2, 3, 3),
     (5, 6, 4, 1, 1, 2, 1), (4, 4, 2, 4, 4, 3, 1),
 ])
-def test_conv_layer_equals_keras_conv2d(reference_namespace, h, w, c, kh, kw, d, stride):
+def test_conv_layer_equals_keras_conv2d(tf, reference_namespace, h, w, c, kh, kw, d, stride):
     rng = np.random.default_rng(h * 100 + w)
     x = rng.normal(size=(h, w, c))
     filters, biases = rng.normal(size=(kh, kw, c, d)), rng.normal(size=(d,))
@@ -43,14 +49,14 @@ def test_conv_layer_equals_keras_conv2d(reference_namespace, h, w, c, kh, kw, d,
 
 
 @pytest.mark.parametrize("shape, pool, stride", [((6, 8, 3), 2, 2), ((7, 9, 2), 3, 1)])
-def test_max_pool2d_equals_keras(reference_namespace, shape, pool, stride):
+def test_max_pool2d_equals_keras(tf, reference_namespace, shape, pool, stride):
     x = np.random.default_rng(1).normal(size=shape)
     keras = tf.keras.layers.MaxPool2D(pool, strides=stride)(x[None].astype(np.float32)).numpy()[0]
     ours = reference_namespace["max_pool2d"](x, pool_size=pool, stride=stride)
     np.testing.assert_allclose(ours, keras, rtol=1e-6)
 
 
-def test_softmax_equals_keras(reference_namespace):
+def test_softmax_equals_keras(tf, reference_namespace):
     logits = np.random.default_rng(2).normal(size=(4, 10)) * 3
     keras = tf.keras.activations.softmax(tf.constant(logits)).numpy()
     np.testing.assert_allclose(reference_namespace["softmax"](logits), keras, rtol=1e-6)

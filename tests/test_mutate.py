@@ -15,7 +15,9 @@ import nbformat
 import pytest
 
 from grader.errors import SpecError
-from grader.mutate import (
+from grader.results import CheckInfo, CheckResult, QuestionScore, SubmissionResult
+from grader.spec import load_assignment
+from grader.tools.mutate import (
     OPERATORS,
     Mutant,
     MutateOptions,
@@ -26,8 +28,6 @@ from grader.mutate import (
     sample,
     write_reports,
 )
-from grader.results import CheckInfo, CheckResult, QuestionScore, SubmissionResult
-from grader.spec import load_assignment
 from tests.conftest import MARKER, REFERENCE, copy_assignment
 
 MINI_CELLS = [
@@ -270,23 +270,26 @@ def test_sampling_is_deterministic_nested_and_independent_of_order(mutants):
     assert len(sample(mutants, None, seed=3)) == len(mutants) == len(sample(mutants, 10**6, seed=3))
 
 
-def _result(question: str, earned: float, possible: float, notes=(), problem=None) -> SubmissionResult:
+def _result(question: str, earned: float, possible: float, notes=(), problem=None,
+            interrupted="") -> SubmissionResult:
     info = CheckInfo("checks.py::test_x", "x", question, possible, False)
     return SubmissionResult("m", "m.ipynb", "a", checks=[CheckResult(info, earned == possible, "boom")],
                             questions=[QuestionScore(question, question, earned, possible)],
-                            notes=list(notes), problem=problem)
+                            notes=list(notes), problem=problem, interrupted=interrupted)
 
 
 def test_a_crash_or_timeout_kills_only_through_lost_points(mutants):
-    from grader.mutate import _outcome
+    from grader.tools.mutate import _outcome
 
     mutant = next(m for m in mutants if m.question == "relu")
-    timed_out = _result("relu", 1.0, 1.0, notes=["The notebook did not finish: timeout."])
+    note = "The notebook did not finish: timeout."
+    timed_out = _result("relu", 1.0, 1.0, notes=[note], interrupted=note)  # as the scorer sets it
     outcome = _outcome(mutant, timed_out, {"relu": 1.0})
     assert outcome.status == "survived" and "did not finish" in outcome.problem
     assert _outcome(mutant, _result("relu", 0.0, 1.0), {"relu": 1.0}).status == "killed"
 
 
+@pytest.mark.slow
 def test_a_small_real_run_kills_every_sampled_mutant(assignment, tmp_path):
     out = tmp_path / "mutation"
     report = mutate(assignment, MutateOptions(out=out, jobs=2, seed=12, max=12))
@@ -336,6 +339,7 @@ def _stride_mutants(mutants: list[Mutant]) -> list[Mutant]:
             or (m.question == "conv_layer" and m.operator == "arg-drop" and m.original.startswith("conv2d("))]
 
 
+@pytest.mark.slow
 def test_a_weak_spec_lets_stride_mutants_survive(weak_copy, assignment, tmp_path):
     assert weak_copy.folder != assignment.folder and weak_copy.reference == assignment.reference
     chosen = _stride_mutants(generate_mutants(weak_copy))

@@ -1,8 +1,9 @@
 """Optional questions: an extra beyond the lab counts only where the notebook attempts it.
 
 A copy of convolve-by-hand gains an optional question, ``doubled`` (names ``double``, one
-point), which its reference answers (the plan asks the reference every check). A notebook that does not define ``double`` is graded out of the usual maximum, with a
-note; one that defines it is graded on it, right or wrong.
+point), which its reference answers (the plan asks the reference every check). A notebook
+that does not define ``double`` is graded out of the usual maximum, with a note; one that
+defines it is graded on it, right or wrong.
 """
 
 from __future__ import annotations

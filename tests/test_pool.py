@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from grader.executor import child_environment, execute
+from grader.execution.executor import child_environment, execute
+from grader.execution.pool import WarmPool
+from grader.execution.sandbox import detect
 from grader.grading import GradeOptions, grade
-from grader.harness import Harness
-from grader.notebook import CodeCell
-from grader.pool import WarmPool
-from grader.proxy import LiveNamespace, ReplayNamespace
-from grader.sandbox import detect
+from grader.plan.harness import Harness
+from grader.scoring.proxy import LiveNamespace, ReplayNamespace
 from grader.spec import Limits
+from grader.spec.notebook import CodeCell
 from tests.conftest import EXAMPLES, REPO, SANDBOX
 
 LIMITS = Limits(cell_timeout=5, probe_timeout=2, notebook_timeout=30, memory_mb=1024)
@@ -59,6 +59,7 @@ def test_a_worker_that_dies_costs_no_submission(pool):
     assert worker.process is not None and worker.process.poll() is None
 
 
+@pytest.mark.slow
 def test_warm_and_cold_grade_alike_and_warm_is_the_default(tmp_path):
     from grader.spec import load_assignment
 
@@ -80,6 +81,7 @@ def test_warm_and_cold_grade_alike_and_warm_is_the_default(tmp_path):
     assert scores["warm"]["partly-correct"][0] == pytest.approx(11.8333, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_grading_a_numpy_assignment_never_imports_tensorflow_in_the_grader(tmp_path):
     script = (
         "import sys\n"

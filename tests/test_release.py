@@ -7,7 +7,7 @@ import re
 import nbformat
 import pytest
 
-from grader.release import ReleaseError, released_text, strip_solutions
+from grader.spec.release import ReleaseError, released_text, strip_solutions
 from tests.conftest import EXAMPLES, REFERENCE, REPO
 
 STUDENT = REPO / "assignments" / "convolve-by-hand" / "convolve-by-hand.ipynb"

@@ -13,8 +13,16 @@ from html.parser import HTMLParser
 import pytest
 from rich.console import Console
 
-from grader.classview import REPORT_FILE, common_failures, histogram, load, normalise, tables, write_html
 from grader.errors import GraderError
+from grader.report.classview import (
+    REPORT_FILE,
+    common_failures,
+    histogram,
+    load,
+    normalise,
+    tables,
+    write_html,
+)
 from tests.conftest import EXAMPLES, grade_all
 from tests.test_feedback import has_matplotlib
 

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from grader import sandbox as sandbox_module
 from grader.authoring import StudentError
-from grader.executor import child_environment, execute
-from grader.harness import Harness
-from grader.notebook import CodeCell
-from grader.pool import WarmPool
-from grader.proxy import LiveNamespace, ReplayNamespace
-from grader.sandbox import Sandbox, SandboxUnavailableError, detect
+from grader.execution import sandbox as sandbox_module
+from grader.execution.executor import child_environment, execute
+from grader.execution.pool import WarmPool
+from grader.execution.sandbox import Sandbox, SandboxUnavailableError, detect
+from grader.plan.harness import Harness
+from grader.scoring.proxy import LiveNamespace, ReplayNamespace
 from grader.spec import Limits
+from grader.spec.notebook import CodeCell
 from tests.conftest import REFERENCE
 
 LIMITS = Limits(cell_timeout=10, probe_timeout=2, notebook_timeout=60, memory_mb=1024)
@@ -109,6 +109,7 @@ def test_daemons_that_escape_the_process_group_die_with_the_sandbox(isolated):
     assert leftover.stdout.strip() == ""
 
 
+@pytest.mark.slow
 def test_fork_bomb_is_contained(isolated):
     if os.geteuid() != 0:
         pytest.skip("process limits per uid apply when the child drops root")
@@ -121,7 +122,7 @@ def test_fork_bomb_is_contained(isolated):
 def test_fallback_grades_without_isolation_and_says_so(tmp_path):
     chosen = detect("off")
     assert not chosen.isolated
-    assert "NO ISOLATION" in sandbox_module.describe(chosen)
+    assert "NO ISOLATION" in sandbox_module.describe_sandbox(chosen)
     facts = observe(probe_source(str(tmp_path / "outside")), "facts", Launch(chosen))
     assert facts["reference"] == "readable"  # exactly why the fallback warns loudly
 

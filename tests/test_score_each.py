@@ -9,7 +9,7 @@ import pytest
 from grader.grading import GradeOptions, grade
 from grader.observations import Observations
 from grader.plan import make_plan
-from grader.scorer import score, score_each
+from grader.scoring.scorer import score, score_each
 from grader.spec import load_assignment
 from tests.conftest import EXAMPLES, SANDBOX, copy_assignment
 

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader.classview import load
 from grader.cli import main
 from grader.errors import GraderError
-from grader.grading import GradeOptions, Submission, discover, grade, shard
-from grader.merge import merge
+from grader.execution.submission import Submission, discover, shard
+from grader.grading import GradeOptions, grade
+from grader.report.classview import load
+from grader.tools.merge import merge
 from tests.conftest import EXAMPLES, SANDBOX
 
 #: Quick examples, two in each of two shards.

@@ -16,8 +16,8 @@ import re
 import nbformat
 import pytest
 
-from grader.similarity import compare, csv_text, matches, normalised_tokens, side_by_side, table, write
 from grader.spec import load_assignment
+from grader.tools.similarity import compare, csv_text, matches, normalised_tokens, side_by_side, table, write
 from tests.conftest import EXAMPLES
 
 BLANK = "    # YOUR CODE HERE\n    raise NotImplementedError()"

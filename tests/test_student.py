@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from grader.cli import main
 from grader.plan import make_plan
-from grader.student import ALL_PASSED, assignment_of
+from grader.tools.check import ALL_PASSED, assignment_of
 from tests.conftest import EXAMPLES
 
 

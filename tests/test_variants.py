@@ -65,6 +65,10 @@ VARIANTS = {
 }
 
 
+#: One batch grades every variant (the examples' scores, in test_examples, stay in the fast tier).
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def graded(assignment, tmp_path_factory):
     folder = tmp_path_factory.mktemp("variants")

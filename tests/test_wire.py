@@ -60,7 +60,7 @@ def test_object_arrays_in_an_npz_are_refused():
 def test_oversized_arrays_are_refused_before_loading():
     data = wire.save_arrays({"a0": np.zeros(1000)})
     with pytest.raises(wire.WireFormatError, match="size limit"):
-        wire.load_arrays(data, wire.Limits(max_array_elements=10))
+        wire.load_arrays(data, wire.SizeLimits(max_array_elements=10))
 
 
 @pytest.mark.parametrize("tree", [

@@ -20,12 +20,15 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Collection, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from grader import wire
+from grader.child.dispatch import NotDefined, answer, load_custom_probes, undefined_error
+from grader.child.job import Injection, Job, Probe
 
 SCRIPT_CELL_MAGICS = ("bash", "sh", "script", "system", "perl", "ruby", "python", "python2",
                       "python3", "pypy", "sx", "svg", "javascript", "js", "html")
@@ -260,28 +263,30 @@ class NotebookRunner:
             if self.shell.compile._filename_map[filename] == execution_count:
                 self.cell_files[filename] = index
 
-    def probe(self, number: int, probe: dict, arrays: dict, custom: dict, timeout: float,
+    def probe(self, number: int, probe: Probe, arrays: dict, custom: dict, timeout: float,
               store: ArrayStore) -> None:
         start = time.perf_counter()
-        event: dict[str, Any] = {"event": "probe", "key": probe["key"]}
-        name = probe["name"]
+        event: dict[str, Any] = {"event": "probe", "key": probe.key}
+        name = probe.name
         if self.timeouts.get(name, 0) >= self.strikes:
             message = f"not run: {name} already exceeded the time limit on {self.strikes} inputs"
             event.update(status="timeout", error={"type": "Timeout", "message": message})
             self.events.write(event)
             return
-        self.events.write({"event": "probe-start", "number": number, "key": probe["key"]})
+        self.events.write({"event": "probe-start", "number": number, "key": probe.key})
         try:
             with captured(self.output_limit):
                 with deadline(timeout, f"{name}(...)"):
-                    value = self._answer(probe, arrays, custom)
+                    args = wire.decode(probe.args, _copies(arrays))
+                    kwargs = wire.decode(probe.kwargs, _copies(arrays))
+                    value = answer(self.shell.user_ns, custom, probe.kind, name, args, kwargs)
                     tree, value_arrays = wire.encode(value)
             event.update(status="ok", value=tree)
             if value_arrays:
                 wire.check_size(value_arrays)
                 event["arrays"] = store.append(wire.save_arrays(value_arrays))
-        except _Undefined as exc:
-            event.update(status="undefined", error={"type": "NameError", "message": str(exc)})
+        except NotDefined as exc:
+            event.update(status="undefined", error=undefined_error(exc))
         except wire.WireFormatError as exc:
             event.update(status="error", error={"type": "InvalidResult", "message": str(exc)})
         except GradingTimeout as exc:
@@ -292,68 +297,56 @@ class NotebookRunner:
         event["seconds"] = round(time.perf_counter() - start, 4)
         self.events.write(event)
 
-    def _answer(self, probe: dict, arrays: dict, custom: dict) -> Any:
-        args = wire.decode(probe["args"], _copies(arrays))
-        kwargs = wire.decode(probe["kwargs"], _copies(arrays))
-        kind, name = probe["kind"], probe["name"]
-        if kind == "custom":
-            return custom[name](self.shell.user_ns, *args, **kwargs)
-        if name not in self.shell.user_ns:
-            raise _Undefined(f"{name} is not defined")
-        target = self.shell.user_ns[name]
-        if kind == "value":
-            return target
-        if not callable(target):
-            raise TypeError(f"{name} is not a function (it is a {type(target).__name__})")
-        return target(*args, **kwargs)
-
-
-class _Undefined(Exception):
-    pass
-
 
 def _copies(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Fresh copies per probe, so a function that mutates its input cannot affect the next."""
     return {k: v.copy() for k, v in arrays.items()}
 
 
-def load_custom_probes(source: str) -> dict[str, Any]:
-    """The assignment's probe helpers (instructor code) as a dict of functions."""
-    namespace: dict[str, Any] = {"__name__": "grader_probes"}
-    if source:
-        exec(compile(source, "<assignment probes>", "exec"), namespace)  # noqa: S102
-    return {k: v for k, v in namespace.items()
-            if callable(v) and not k.startswith("_") and getattr(v, "__module__", "") == "grader_probes"}
+class _Cell(Protocol):
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def source(self) -> str: ...
 
 
-def run_job(job: dict) -> None:
-    out_dir = Path(job["out"])
-    events = EventLog(int(job["events_fd"]))
-    store = ArrayStore(int(job["arrays_fd"]))
-    limits = job["limits"]
+def run_notebook(runner: NotebookRunner, cells: Iterable[_Cell], cell_timeout: float,
+                 prelude: str = "", parameters: Injection | None = None,
+                 skip: Collection[int] = ()) -> None:
+    """The assignment's prelude, the grading parameters (before the first cell, or after the
+    one tagged "parameters"), then every code cell but ``skip``: how a child runs a
+    submission, and how the planner runs the reference (``grader.plan.planner``)."""
+    if prelude:
+        runner.run_prelude(prelude)
+    if parameters and parameters.after is None:
+        runner.run_prelude(parameters.source)
+    for cell in cells:
+        if cell.index not in skip:  # cells that crashed the process last time
+            runner.run_cell(cell.index, cell.source, cell_timeout)
+        if parameters and parameters.after == cell.index:
+            runner.run_prelude(parameters.source)
+
+
+def run_job(job: Job) -> None:
+    events = EventLog(job.events_fd)
+    store = ArrayStore(job.arrays_fd)
     arrays = {}
-    if job["probes"]:
-        with np.load(out_dir / "args.npz", allow_pickle=False) as archive:
+    if job.probes:
+        args_file = Path(job.out) / "args.npz"
+        with np.load(args_file, allow_pickle=False) as archive:
             arrays = dict(archive)
-        (out_dir / "args.npz").unlink()
-    runner = NotebookRunner(events, int(limits["max_output_chars"]))
+        args_file.unlink()
+    runner = NotebookRunner(events, job.limits.max_output_chars)
     events.write({"event": "start", "pid": os.getpid()})
-    if job.get("prelude"):
-        runner.run_prelude(job["prelude"])
-    parameters = job.get("parameters")
-    if parameters and parameters["after"] is None:
-        runner.run_prelude(parameters["source"])
-    skip_cells, skip_probes = set(job.get("skip_cells", ())), set(job.get("skip_probes", ()))
-    for cell in job["cells"]:
-        if cell["index"] not in skip_cells:  # cells that crashed the process last time
-            runner.run_cell(cell["index"], cell["source"], float(limits["cell_timeout"]))
-        if parameters and parameters["after"] == cell["index"]:
-            runner.run_prelude(parameters["source"])
-    custom = load_custom_probes(job.get("custom_probes", ""))
+    run_notebook(runner, job.cells, job.limits.cell_timeout, job.prelude, job.parameters,
+                 set(job.skip_cells))
+    custom = load_custom_probes(job.custom_probes)
     events.write({"event": "probes"})
-    for number, probe in enumerate(job["probes"]):
+    skip_probes = set(job.skip_probes)
+    for number, probe in enumerate(job.probes):
         if number not in skip_probes:
-            runner.probe(number, probe, arrays, custom, float(limits["probe_timeout"]), store)
+            runner.probe(number, probe, arrays, custom, job.limits.probe_timeout, store)
     events.write({"event": "done"})
 
 
@@ -361,7 +354,7 @@ def main(argv: list[str]) -> int:
     job_file = Path(argv[0])
     job = json.loads(job_file.read_text(encoding="utf-8"))
     job_file.unlink()  # the student's cells need not read the plan
-    run_job(job)
+    run_job(Job.from_job(job))
     sys.stdout.flush()
     # Skip interpreter teardown: student objects' __del__ and atexit hooks get no say.
     os._exit(0)

@@ -243,7 +243,7 @@ def _notebook_process(request: dict[str, Any], scratch: str, fds: tuple[int, int
 
 
 def _limit(limits: dict[str, list[int]]) -> None:
-    """The limits ``grader.executor.rlimits`` chose: ``resource`` name -> [soft, hard]."""
+    """The limits ``grader.execution.executor.rlimits`` chose: ``resource`` name -> [soft, hard]."""
     for name, (soft, hard) in limits.items():
         resource.setrlimit(getattr(resource, name), (soft, hard))
 

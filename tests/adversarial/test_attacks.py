@@ -105,6 +105,9 @@ ATTACKS = {
                              REFERENCE_SCORE - 1),
 }
 
+#: One batch grades every attack, several of which run into a time limit on purpose.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def graded(assignment, tmp_path_factory):

@@ -84,7 +84,7 @@ class Assignment:
     #: The grading profile: values assigned right after the notebook's cell tagged
     #: "parameters" (papermill's convention), e.g. fewer epochs so grading fits its time.
     parameters: dict[str, object] = field(default_factory=dict)
-    #: Modules each warm worker imports once (grader.pool), so that no submission pays for
+    #: Modules each warm worker imports once (grader.execution.pool), so that no submission pays for
     #: them: e.g. ``["tensorflow"]`` for the Keras labs. numpy and IPython always are.
     preload: tuple[str, ...] = ()
 
@@ -121,7 +121,7 @@ def assignments_root() -> Path:
     configured = os.environ.get("GRADER_ASSIGNMENTS")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parent.parent / "assignments"
+    return Path(__file__).resolve().parents[2] / "assignments"
 
 
 def known_assignments(root: Path | None = None) -> list[str]:

@@ -8,7 +8,7 @@ isolation is the cold path's, and the interpreter start-up is paid once per work
 instead of once per notebook. The workers start while the plan is being made.
 
 Where the warm path cannot work (bubblewrap without root: the zygote could not drop the
-notebook to another user), ``WarmPool.usable`` says why and the executor starts cold
+notebook to another user), ``WarmPool.unusable`` says why and the executor starts cold
 children instead.
 """
 
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from grader.errors import GraderError
-from grader.sandbox import CHILD_UID, PACKAGE_DIR, Sandbox, read_only_under_tmp
+from grader.execution.sandbox import CHILD_UID, PACKAGE_DIR, Sandbox, read_only_under_tmp
 
 PACKAGE_PARENT = str(PACKAGE_DIR.parent)  # where the worker finds the grader package
 ZYGOTE_BOOT = (
@@ -50,7 +50,7 @@ class WorkerError(GraderError):
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ProcessEnd:
     """How a job's notebook process ended, as the worker saw it."""
 
     status: int  # exit code, or -signal
@@ -99,7 +99,7 @@ class Worker:
             return ""
         return f": {text[-1500:]}" if text else ""
 
-    def run(self, job: str, request: dict[str, Any], budget: float) -> Outcome:
+    def run(self, job: str, request: dict[str, Any], budget: float) -> ProcessEnd:
         """Run the job whose scratch folder is ``root/job``; wait at most ``budget`` + grace."""
         if not self.ready:
             self._await_ready()
@@ -115,7 +115,7 @@ class Worker:
         answer = self._read(budget + ANSWER_GRACE)
         if "error" in answer:
             raise WorkerError(f"the grading worker could not run the notebook: {answer['error']}")
-        return Outcome(int(answer["status"]), bool(answer["timeout"]), str(answer["tail"]),
+        return ProcessEnd(int(answer["status"]), bool(answer["timeout"]), str(answer["tail"]),
                        int(answer.get("peak_kb", 0)))
 
     def _await_ready(self) -> None:

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from grader import __version__
-from grader.notebook import CodeCell
 from grader.observations import Observations
 from grader.plan import Plan
 from grader.spec import Assignment
+from grader.spec.notebook import CodeCell
 
 CACHE_FOLDER = ".cache"
 OBSERVATION_FILES = ("observations.json", "observations.npz")
@@ -100,8 +100,7 @@ class ObservationCache:
         """Keep ``observations``, already saved in the folder ``saved``, under ``key`` (as
         links to those files: the observations are encoded once); not when they say the
         grader itself failed, which is worth running again."""
-        if (observations.problem or "").startswith("internal grader error") \
-                or "grading worker" in observations.ending:
+        if observations.grader_failed:
             return
         folder = self._folder(key)
         staging = folder.with_name(f".{key}.staging")

@@ -11,13 +11,22 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
 from grader import wire
-from grader.harness import ProbePlan
-from grader.observations import CellRecord, Observations, ProbeRecord
+from grader.observations import (
+    CellRecord,
+    CellStatus,
+    ErrorInfo,
+    Observations,
+    ProbeRecord,
+    ProbeStatus,
+    ended,
+    ending_kind,
+)
+from grader.plan.harness import ProbePlan
 
 MAX_EVENTS_BYTES = 64 * 1024 * 1024
 
@@ -56,8 +65,9 @@ def read_events(submission: str, events_path: Path, arrays_path: Path, plan: Pro
             error = _error(event.get("error")) or {}
             observations.problem = (f"the grader's setup code failed ({error.get('type')}: "
                                     f"{error.get('message')}); please tell your instructor")
-    if not done and ending == "completed":
-        observations.ending = "crashed: the notebook's process exited (code 0) before grading finished"
+    if not done and ending_kind(ending) == "completed":
+        observations.ending = ended("crashed", "the notebook's process exited (code 0) before "
+                                               "grading finished")
     for probe in plan.probes:
         if probe.key not in observations.probes:
             observations.probes[probe.key] = ProbeRecord(
@@ -93,10 +103,27 @@ def _text(value: Any, limit: int = 20_000) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
-def _error(value: Any) -> dict[str, str] | None:
+def _error(value: Any) -> ErrorInfo | None:
     if not isinstance(value, dict):
         return None
-    return {k: _text(value.get(k), 4000) for k in ("type", "message", "traceback")}
+    return ErrorInfo(type=_text(value.get("type"), 4000), message=_text(value.get("message"), 4000),
+                     traceback=_text(value.get("traceback"), 4000))
+
+
+def _cell_status(value: Any) -> CellStatus:
+    """A cell's reported status; anything but a known one (a forged event) is an error."""
+    for status in get_args(CellStatus):
+        if value == status:
+            return status
+    return "error"
+
+
+def _probe_status(value: Any) -> ProbeStatus | None:
+    """A probe's reported status, if the child may report it ("not-run" is the grader's)."""
+    for status in get_args(ProbeStatus):
+        if value == status and status != "not-run":
+            return status
+    return None
 
 
 def _cell_record(event: dict) -> CellRecord:
@@ -104,7 +131,7 @@ def _cell_record(event: dict) -> CellRecord:
     shell, ignored = event.get("shell"), event.get("ignored")
     return CellRecord(
         index=index if isinstance(index, int) else -1,
-        status=_text(event.get("status"), 20) or "error",
+        status=_cell_status(event.get("status")),
         seconds=float(event["seconds"]) if isinstance(event.get("seconds"), (int, float)) else 0.0,
         output=_text(event.get("output")),
         dropped=event["dropped"] if isinstance(event.get("dropped"), int) else 0,
@@ -115,8 +142,8 @@ def _cell_record(event: dict) -> CellRecord:
 
 
 def _probe_record(event: dict, arrays_path: Path) -> ProbeRecord | None:
-    key, status = event.get("key"), event.get("status")
-    if not isinstance(key, str) or status not in ("ok", "error", "timeout", "undefined"):
+    key, status = event.get("key"), _probe_status(event.get("status"))
+    if not isinstance(key, str) or status is None:
         return None
     seconds = float(event["seconds"]) if isinstance(event.get("seconds"), (int, float)) else 0.0
     if status != "ok":

@@ -44,7 +44,7 @@ def check(notebook: str | Path, assignment: str | None = None, sandbox: str = "a
           show: bool = True) -> CheckReport:
     """Run the public checks of ``notebook`` (save it first) and print what passed."""
     from grader.grading import GradeOptions, grade
-    from grader.scorer import Selection
+    from grader.scoring.scorer import Selection
     from grader.spec import load_assignment
 
     path = Path(notebook)

@@ -20,8 +20,8 @@ from pathlib import Path
 from grader import wire
 from grader.errors import PlanError
 from grader.files import atomic_write, load_module
-from grader.harness import Harness, Probe, ProbePlan, parameters_injection
 from grader.observations import ProbeRecord
+from grader.plan.harness import Harness, Probe, ProbePlan, parameters_injection
 from grader.results import CheckInfo
 from grader.spec import Assignment, load_assignment
 
@@ -112,10 +112,11 @@ def _run_planner(assignment: Assignment, seed: int, folder: Path, public_only: b
 def build_plan(assignment: Assignment, seed: int, folder: Path,
                public_only: bool = False) -> Plan:
     """Run the reference and the checks in this process (the planner subprocess's job)."""
-    from grader.child.runner import EventLog, NotebookRunner, load_custom_probes
-    from grader.notebook import read_code_cells
-    from grader.proxy import LiveNamespace
-    from grader.scorer import Selection, run_checks
+    from grader.child.dispatch import load_custom_probes
+    from grader.child.runner import EventLog, NotebookRunner, run_notebook
+    from grader.scoring.proxy import LiveNamespace
+    from grader.scoring.scorer import Selection, run_checks
+    from grader.spec.notebook import read_code_cells
 
     home_files = provide_files(assignment, folder / "home")
     cells = read_code_cells(assignment.reference, max_bytes=2**30)
@@ -125,15 +126,9 @@ def build_plan(assignment: Assignment, seed: int, folder: Path,
             shutil.copyfile(source, Path(scratch) / target)
         os.environ["HOME"] = scratch
         runner = NotebookRunner(EventLog(Path(scratch) / "events.jsonl"), 20_000)
-        if assignment.prelude:
-            runner.run_prelude(assignment.prelude_source())
-        injection = parameters_injection(cells, assignment.parameters)
-        if injection and injection["after"] is None:
-            runner.run_prelude(injection["source"])
-        for cell in cells:
-            runner.run_cell(cell.index, cell.source, assignment.limits.notebook_timeout)
-            if injection and injection["after"] == cell.index:
-                runner.run_prelude(injection["source"])
+        # as a child runs a submission, but without its time limit per cell
+        run_notebook(runner, cells, assignment.limits.notebook_timeout, assignment.prelude_source(),
+                     parameters_injection(cells, assignment.parameters))
         _fail_on_reference_errors(Path(scratch) / "events.jsonl")
         custom = load_custom_probes(assignment.custom_probes_source())
         namespace = runner.shell.user_ns
@@ -189,7 +184,3 @@ def main(argv: list[str]) -> int:
         return 1
     plan.save(Path(out))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,62 +1,18 @@
-"""Renderers over results: Gradescope ``results.json``, the CSV gradebook, terminal tables.
+"""Renderers over a run's results: the CSV gradebook, the terminal table, JUnit XML, GitHub's
+job summary and annotations (``results.json`` is ``grader.report.results_json``).
 
-Each is a function of ``SubmissionResult`` values; none of them decides a score.
+Each is a function of ``SubmissionResult`` values; none of them decides a score or writes a
+file (``grader.report.reporters`` does).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from grader.files import atomic_write
 from grader.results import SubmissionResult
-
-
-def gradescope_json(result: SubmissionResult) -> dict[str, Any]:
-    """The result in Gradescope's autograder format (``score``, ``tests[]``...)."""
-    output = [f"Could not grade this notebook: {result.problem}"] if result.problem else []
-    output += result.notes
-    return {
-        "score": result.score,
-        "execution_time": round(result.timings.get("total", 0.0), 3),
-        "output": "\n\n".join(output),
-        "visibility": "visible",
-        "stdout_visibility": "hidden",
-        "tests": [
-            {
-                "name": f"{c.check.question}: {c.check.name}",
-                "score": round(c.earned, 6),
-                "max_score": round(c.check.points, 6),
-                "status": "passed" if c.passed else "failed",
-                "output": c.message,
-                "visibility": "visible",
-                "tags": [c.check.question],
-                "extra_data": {"check": c.check.id, "public": c.check.public},
-            }
-            for c in result.checks
-        ],
-        "extra_data": {
-            "assignment": result.assignment,
-            "submission": result.submission,
-            "max_score": result.max_score,
-            "questions": [
-                {"id": q.id, "title": q.title, "score": q.earned, "max_score": q.possible}
-                for q in result.questions
-            ],
-            "problem": result.problem,
-        },
-    }
-
-
-def write_results_json(result: SubmissionResult, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "results.json"
-    atomic_write(path, json.dumps(gradescope_json(result), indent=2).encode())
-    return path
 
 
 def gradebook_csv(results: Sequence[SubmissionResult]) -> str:
@@ -74,11 +30,6 @@ def gradebook_csv(results: Sequence[SubmissionResult]) -> str:
         writer.writerow([result.submission, result.path, result.score, result.max_score,
                          *[by_id.get(q, 0.0) for q in questions], result.problem or ""])
     return buffer.getvalue()
-
-
-def write_gradebook(results: Sequence[SubmissionResult], path: Path) -> Path:
-    atomic_write(path, gradebook_csv(results).encode())
-    return path
 
 
 def summary_table(results: Sequence[SubmissionResult], title: str) -> Any:

@@ -1,7 +1,7 @@
 """Static analysis of submitted code: forbidden APIs, and the names whose code reaches them.
 
 Source is only parsed here, never run, so this happens in the grader's process. The
-analyser in ``grader.forbidden`` finds each use of a forbidden API; this module decides what
+analyser in ``grader.analysis.forbidden`` finds each use of a forbidden API; this module decides what
 a use costs: the top-level names (functions, classes, module-level bindings) whose *last*
 binding reaches one, directly or through other names of the notebook.
 """
@@ -12,20 +12,31 @@ import ast
 import threading
 from collections.abc import Sequence
 
-from grader.forbidden import find_forbidden_uses, tainted_scopes
-from grader.notebook import CodeCell
+from grader.analysis.forbidden import find_forbidden_uses, tainted_scopes
+from grader.spec.notebook import CodeCell
 
 #: CPython 3.11's AST constructor is not thread-safe ("AST constructor recursion depth
-#: mismatch" under concurrent ast.parse), so static analysis runs one notebook at a time.
-_ANALYSIS_LOCK = threading.Lock()
+#: mismatch" under concurrent ast.parse), so static analysis runs one notebook at a time, and
+#: not while the grader's main thread scores and writes a submission (pytest, tracebacks and
+#: loading an assignment's modules use ``ast`` there).
+AST_LOCK = threading.RLock()
+#: The analysis is a pure function of the source: when another thread's use of ``ast`` outside
+#: the lock upsets it anyway (a SystemError), it is simply made again.
+ANALYSIS_ATTEMPTS = 3
 
 
 def forbidden_findings(cells: Sequence[CodeCell], apis: Sequence[str]) -> tuple[list, dict]:
     """Static uses of forbidden APIs (read from source, never run) and the names they taint."""
     if not apis:
         return [], {}
-    with _ANALYSIS_LOCK:
-        return _analyse(cells, apis)
+    with AST_LOCK:
+        for attempt in range(ANALYSIS_ATTEMPTS):
+            try:
+                return _analyse(cells, apis)
+            except SystemError as exc:  # CPython 3.11's AST state, upset by another thread
+                if "AST constructor recursion depth" not in str(exc) or attempt + 1 == ANALYSIS_ATTEMPTS:
+                    raise
+    raise AssertionError("unreachable")
 
 
 def _analyse(cells: Sequence[CodeCell], apis: Sequence[str]) -> tuple[list, dict]:

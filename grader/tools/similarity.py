@@ -44,8 +44,8 @@ from typing import Any
 
 from grader.errors import NotebookError
 from grader.files import atomic_write
-from grader.notebook import CodeCell, read_code_cells
 from grader.spec import Assignment
+from grader.spec.notebook import CodeCell, read_code_cells
 
 K = 12  # tokens per k-gram: about one statement
 W = 6  # winnowing window: shared runs of K + W - 1 = 17 tokens are always found
@@ -308,8 +308,8 @@ def fingerprint(name: str, path: Path, given_lines: set[str], given: set[int]) -
 
 def compare(assignment: Assignment, paths: Sequence[Path], max_share: int | None = None) -> SimilarityReport:
     """Fingerprint every notebook under ``paths`` and rank all pairs that share code."""
-    from grader.grading import discover
-    from grader.release import release_notebook
+    from grader.execution.submission import discover
+    from grader.spec.release import release_notebook
 
     template_cells = _given_cells(assignment.notebook) if assignment.notebook.is_file() else \
         _cells_of(release_notebook(assignment.reference))
@@ -354,7 +354,7 @@ def _given_cells(path: Path) -> list[CodeCell]:
 
 
 def _given_cells_text(data: bytes) -> list[CodeCell]:
-    from grader.notebook import parse_code_cells
+    from grader.spec.notebook import parse_code_cells
 
     return parse_code_cells(data, "given notebook")
 
@@ -408,7 +408,7 @@ def write(report: SimilarityReport, out: Path, top: int = 10) -> list[Path]:
     shared code side by side) in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "similarity.csv", csv_text(report).encode())
-    atomic_write(out / "similarity.html", html_page(report, top).encode())
+    atomic_write(out / "similarity.html", pairs_page(report, top).encode())
     return [out / "similarity.csv", out / "similarity.html"]
 
 
@@ -475,7 +475,7 @@ def _marked(unit: Unit, lines: set[int], text_type: Any) -> Any:
     return text
 
 
-STYLE = """
+PAIRS_STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #1d2329; }
 table { border-collapse: collapse; } th, td { padding: .3em .6em; border-bottom: 1px solid #e3e7ea;
   text-align: left; vertical-align: top; } td.num { text-align: right; }
@@ -486,10 +486,10 @@ h3 { margin-bottom: .3em; } .unit { font-weight: 600; font-size: 13px; }
 """
 
 
-def html_page(report: SimilarityReport, top: int = 10) -> str:
+def pairs_page(report: SimilarityReport, top: int = 10) -> str:
     e = html.escape
     parts = ["<!DOCTYPE html>", '<html lang="en">', '<head><meta charset="utf-8">',
-             f"<title>{e(report.assignment)}: similarity</title><style>{STYLE}</style></head><body>",
+             f"<title>{e(report.assignment)}: similarity</title><style>{PAIRS_STYLE}</style></head><body>",
              f"<h1>{e(report.assignment)}: similar submissions</h1>",
              f"<p>{len(report.submissions)} submissions, {len(report.pairs)} pair(s) sharing code. The "
              "released notebook's lines and every k-gram of the template and the reference are "

@@ -2,7 +2,7 @@
 
 This process (the client) reads each notebook, finds its forbidden APIs, scores and writes,
 as in local grading; only the execution of notebooks runs on the workers, each with the same
-isolated executor (``grader.executor.execute``, isolation detected on the worker for the
+isolated executor (``grader.execution.executor.execute``, isolation detected on the worker for the
 ``--sandbox`` mode). No filesystem is shared: a task carries the notebook's code cells, the
 limits and the mode, and refers to the harness (probes with their hidden inputs, probe code,
 prelude, parameters) and the provided home files, which are scattered once to every worker.
@@ -35,17 +35,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from grader import __version__, wire
+from grader import __version__
 from grader.errors import GraderError, NotebookError
-from grader.executor import child_environment, execute
-from grader.grading import Submission, complete, not_run, read_submission
-from grader.harness import Harness, Probe, ProbePlan
-from grader.notebook import CodeCell
-from grader.observations import Observations
+from grader.execution.executor import child_environment, execute
+from grader.execution.pool import WarmPool
+from grader.execution.sandbox import Sandbox, describe_sandbox, detect
+from grader.execution.submission import Submission, complete, not_run, read_submission
+from grader.observations import INTERNAL_ERROR, Observations
 from grader.plan import Plan
-from grader.pool import WarmPool
-from grader.sandbox import Sandbox, describe, detect
+from grader.plan.harness import Harness
 from grader.spec import Assignment, Limits
+from grader.spec.notebook import CodeCell
 
 #: Seconds to reach the scheduler before giving up with a message.
 CONNECT_TIMEOUT = 5.0
@@ -101,7 +101,7 @@ class ClusterRunner:
                 unreadable.append((submission, not_run(submission, str(exc), plan.id)))
                 continue
             future = self.client.submit(
-                run_on_worker, submission.name, [asdict(c) for c in cells], harness, home, limits,
+                run_on_worker, submission.name, [c.to_dict() for c in cells], harness, home, limits,
                 self.mode, tuple(assignment.preload),
                 key=f"grade-{submission.name}-{uuid.uuid4().hex[:8]}", pure=False)
             waiting[future] = (submission, cells, time.perf_counter() - started)
@@ -118,14 +118,7 @@ class ClusterRunner:
     def _scatter(self, harness: Harness) -> tuple[Any, dict[str, Any]]:
         """Send what every task needs to every worker once: the harness as plain data, and
         the provided home files' bytes (they can be tens of MB)."""
-        payload = {
-            "probes": [asdict(p) for p in harness.plan.probes],
-            "arrays": wire.save_arrays(harness.plan.arrays),
-            "custom_probes": harness.custom_probes,
-            "prelude": harness.prelude,
-            "parameters": harness.parameters,
-        }
-        [shared] = self.client.scatter([payload], broadcast=True)
+        [shared] = self.client.scatter([harness.to_data()], broadcast=True)
         targets = sorted(harness.home_files)
         files = self.client.scatter([harness.home_files[t].read_bytes() for t in targets],
                                     broadcast=True) if targets else []
@@ -153,7 +146,7 @@ def _task_problem(exc: BaseException) -> str:
                 "(the notebook may exhaust a worker's memory); grade it again by rerunning the "
                 "same command, and see the workers' logs if it happens again")
     detail = "".join(traceback.format_exception_only(exc)).strip()
-    return f"internal grader error on a Dask worker, please report it: {detail}"
+    return f"{INTERNAL_ERROR} on a Dask worker, please report it: {detail}"
 
 
 def _dask_loggers() -> list[logging.Logger]:
@@ -222,7 +215,7 @@ def _check_workers(client: Any, address: str, mode: str) -> tuple[Sandbox, str]:
                           + "\n  ".join(problems or [f"none of the workers at {address} answered"]))
     sandboxes = [Sandbox(**fact["sandbox"]) for fact in facts.values()]
     weakest = min(sandboxes, key=lambda s: (s.isolated, s.drop_privileges))
-    return weakest, f"{describe(weakest)} (on {len(facts)} Dask worker(s) at {address})"
+    return weakest, f"{describe_sandbox(weakest)} (on {len(facts)} Dask worker(s) at {address})"
 
 
 def _fact_problem(fact: Any) -> str:
@@ -277,16 +270,13 @@ def run_on_worker(name: str, cells: list[dict[str, Any]], harness: dict[str, Any
     """Runs on a Dask worker: one notebook in the worker's isolated executor. The provided
     files are written to a folder this task owns (the executor copies them into the child's
     scratch folder) and removed after; returns the bytes of the observations."""
-    code = [CodeCell(c["index"], c["notebook_index"], c["source"], tuple(c["tags"])) for c in cells]
+    code = [CodeCell.from_dict(c) for c in cells]
     with tempfile.TemporaryDirectory(prefix="grader-home-") as folder:
         files = {}
         for number, (target, data) in enumerate(sorted(home.items())):
             files[target] = Path(folder) / str(number)
             files[target].write_bytes(data)
-        plan = ProbePlan([Probe(**p) for p in harness["probes"]], wire.load_arrays(harness["arrays"]))
-        rebuilt = Harness(plan=plan, custom_probes=harness["custom_probes"],
-                          prelude=harness["prelude"], home_files=files,
-                          parameters=harness["parameters"])
+        rebuilt = Harness.from_data(harness, files)
         pool = _worker_pool(mode, tuple(preload))
         observations = execute(name, code, rebuilt, Limits(**limits), detect(mode), pool)
     return observations.to_bytes()

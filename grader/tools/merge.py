@@ -11,20 +11,16 @@ two different submissions.
 
 from __future__ import annotations
 
-import json
 import shutil
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from grader import __version__
 from grader.errors import GraderError
-from grader.files import atomic_write
-from grader.grading import read_manifest
-from grader.reporters import write_gradebook
-from grader.results import CheckInfo, CheckResult, QuestionScore, SubmissionResult
+from grader.report.reporters import Reporter, RunInfo, report_run
+from grader.report.results_json import read_document, read_results_json
+from grader.report.run_json import read_run_json, write_run_json
+from grader.results import SubmissionResult
 
 #: What must be the same in every run merged: their grades are comparable only then.
 SAME = ("assignment", "spec_fingerprint", "seed")
@@ -42,9 +38,10 @@ class MergedRun:
 
 
 def merge(runs: Sequence[Path], out: Path, on_start: Callable[[int], None] | None = None,
-          on_result: Callable[[SubmissionResult], None] | None = None) -> MergedRun:
+          on_result: Callable[[SubmissionResult], None] | None = None,
+          reporters: Sequence[Reporter] = ()) -> MergedRun:
     """Join the output folders ``runs`` into the new folder ``out``."""
-    manifests = [read_manifest(run) for run in runs]
+    manifests = [read_run_json(run) for run in runs]
     _check_comparable(runs, manifests)
     found = _graded(runs, manifests)
     out = out.resolve()
@@ -58,12 +55,12 @@ def merge(runs: Sequence[Path], out: Path, on_start: Callable[[int], None] | Non
         on_start(len(found))
     for name, (run, path) in sorted(found.items()):
         shutil.copytree(run / "submissions" / name, out / "submissions" / name)
-        merged.results.append(_read_result(out / "submissions" / name, path))
+        merged.results.append(read_results_json(out / "submissions" / name, path))
         if on_result:
             on_result(merged.results[-1])
     _copy_plans(runs, out)
     _write_manifest(merged, runs, manifests, {name: path for name, (_, path) in found.items()})
-    write_gradebook(merged.results, out / "gradebook.csv")
+    report_run(merged.results, RunInfo(out, merged.assignment), reporters)
     return merged
 
 
@@ -98,44 +95,13 @@ def _graded(runs: Sequence[Path], manifests: Sequence[dict]) -> dict[str, tuple[
 def _same(first: tuple[Path, str], second: tuple[Path, str], name: str) -> bool:
     """The same notebook (path) with the same results, however long each run took."""
     def content(run: Path) -> dict:
-        data = json.loads((run / "submissions" / name / "results.json").read_text(encoding="utf-8"))
+        data = read_document(run / "submissions" / name / "results.json")
+        if data is None:
+            raise GraderError(f"{run / 'submissions' / name / 'results.json'} cannot be read")
         data.pop("execution_time", None)
         return data
 
     return first[1] == second[1] and content(first[0]) == content(second[0])
-
-
-def _read_result(folder: Path, path: str) -> SubmissionResult:
-    """A submission's result read back from its results.json (what the gradebook needs)."""
-    try:
-        data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
-        extra = data["extra_data"]
-        return SubmissionResult(
-            submission=folder.name, path=path, assignment=str(extra["assignment"]),
-            checks=[_check(test) for test in data["tests"]],
-            questions=[QuestionScore(str(q["id"]), str(q["title"]), float(q["score"]),
-                                     float(q["max_score"])) for q in extra["questions"]],
-            problem=extra.get("problem"), notes=_notes(data["output"], extra.get("problem")),
-            timings={"total": float(data.get("execution_time", 0))})
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
-        raise GraderError(f"{folder / 'results.json'} is not a results file the grader "
-                          f"wrote ({type(exc).__name__}: {exc})") from exc
-
-
-def _notes(output: str, problem: str | None) -> list[str]:
-    """The feedback beyond the checks, as one note (results.json joins them into one text)."""
-    if problem:
-        output = output.removeprefix(f"Could not grade this notebook: {problem}")
-    output = output.strip("\n")
-    return [output] if output else []
-
-
-def _check(test: dict[str, Any]) -> CheckResult:
-    question = str(test["tags"][0])
-    info = CheckInfo(id=str(test["extra_data"]["check"]),
-                     name=str(test["name"]).removeprefix(f"{question}: "), question=question,
-                     points=float(test["max_score"]), public=bool(test["extra_data"]["public"]))
-    return CheckResult(info, passed=test["status"] == "passed", message=str(test["output"]))
 
 
 def _copy_plans(runs: Sequence[Path], out: Path) -> None:
@@ -150,15 +116,11 @@ def _copy_plans(runs: Sequence[Path], out: Path) -> None:
 def _write_manifest(merged: MergedRun, runs: Sequence[Path], manifests: Sequence[dict],
                     submissions: dict[str, str]) -> None:
     first = manifests[0]
-    manifest = {
-        **{key: first.get(key) for key in ("assignment", "assignment_folder", "spec_fingerprint")},
-        "seed": merged.seed,
-        "grader_version": __version__,
-        "isolation": "; ".join(dict.fromkeys(str(m.get("isolation")) for m in manifests)),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "merged_from": [{"folder": str(run.resolve()), "shard": m.get("shard")}
-                        for run, m in zip(runs, manifests, strict=True)],
-        "submissions": dict(sorted(submissions.items())),
-    }
     merged.out.mkdir(parents=True, exist_ok=True)
-    atomic_write(merged.out / "run.json", json.dumps(manifest, indent=2).encode())
+    write_run_json(
+        merged.out, assignment=first.get("assignment"), assignment_folder=first.get("assignment_folder"),
+        spec_fingerprint=first.get("spec_fingerprint"), seed=merged.seed,
+        isolation="; ".join(dict.fromkeys(str(m.get("isolation")) for m in manifests)),
+        merged_from=[{"folder": str(run.resolve()), "shard": m.get("shard")}
+                     for run, m in zip(runs, manifests, strict=True)],
+        submissions=dict(sorted(submissions.items())))

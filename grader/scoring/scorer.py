@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from grader.analysis.findings import AST_LOCK
 from grader.authoring import ProbeMissing, StudentError, Undefined, take_attachments, take_notes
 from grader.errors import SpecError
 from grader.observations import Observations
-from grader.proxy import ReplayNamespace
 from grader.results import CheckInfo, CheckResult, QuestionScore, SubmissionResult
+from grader.scoring.proxy import ReplayNamespace
 from grader.spec import Assignment
 
 EMPTY_INI = Path(__file__).with_name("checks.ini")
@@ -229,9 +230,11 @@ class _StreamPlugin(ChecksPlugin):
                 if pair is None:
                     return True
                 key, observations = pair
-                run = None if observations.problem else self._score(observations)
-                with self._outside():
-                    self.on_scored(key, observations, run)
+                # the runner's threads analyse notebooks meanwhile: see AST_LOCK
+                with AST_LOCK:
+                    run = None if observations.problem else self._score(observations)
+                    with self._outside():
+                        self.on_scored(key, observations, run)
         except BaseException as exc:  # noqa: BLE001 - re-raised by score_each, not by pytest
             self.failure = exc
         return True
@@ -288,6 +291,7 @@ def _result_of(assignment: Assignment, checks: list[CheckInfo], observations: Ob
         result.attachments = run.attachments
         _void_forbidden(assignment, observations, result)
         result.notes = feedback_notes(observations) + _drop_absent_optional(assignment, run, result)
+        result.interrupted = interruption(observations)
     result.questions = question_scores(assignment, result.checks)
     return result
 
@@ -328,13 +332,24 @@ def _void_forbidden(assignment: Assignment, observations: Observations,
 def feedback_notes(observations: Observations) -> list[str]:
     """What a student needs to know beyond the checks: failing cells, skipped shell lines."""
     notes = []
-    if observations.ending != "completed":
+    if observations.ending_kind != "completed":
         notes.append(f"The notebook did not finish: {observations.ending}.")
     for cell in observations.cells:
         notes.extend(_cell_notes(cell))
     for use in observations.forbidden:
         notes.append(f"Forbidden API used: {use.describe()}.")
     return notes
+
+
+def interruption(observations: Observations) -> str:
+    """The note that says the run was cut short: the notebook did not finish, or a cell
+    crashed its process or was stopped at its time limit ("" if none did)."""
+    if observations.ending_kind != "completed":
+        return f"The notebook did not finish: {observations.ending}."
+    for cell in observations.cells:
+        if cell.error and cell.status in ("crashed", "timeout"):
+            return list(_cell_notes(cell))[-1]  # its error's note comes last
+    return ""
 
 
 def _cell_notes(cell: Any) -> Iterable[str]:

@@ -11,7 +11,6 @@ Nothing is graded again; a run graded with ``--only`` is summarised as it is.
 from __future__ import annotations
 
 import html
-import json
 import re
 import statistics
 from collections import defaultdict
@@ -22,6 +21,9 @@ from typing import Any
 
 from grader.errors import GraderError
 from grader.files import atomic_write
+from grader.observations import Observations
+from grader.report.results_json import read_document
+from grader.report.run_json import read_run_json
 
 REPORT_FILE = "report.html"
 
@@ -36,7 +38,7 @@ class Check:
 
 
 @dataclass
-class Submission:
+class GradedSubmission:
     name: str
     score: float
     max_score: float
@@ -83,7 +85,7 @@ class ClassReport:
     out: Path
     assignment: str
     seed: int | None
-    submissions: list[Submission]
+    submissions: list[GradedSubmission]
     questions: list[QuestionStats]
     failures: dict[str, list[FailureGroup]]  # question id -> most common first
 
@@ -95,7 +97,7 @@ class ClassReport:
     def max_score(self) -> float:
         return max((s.max_score for s in self.submissions), default=0.0)
 
-    def slowest(self, top: int = 10) -> list[Submission]:
+    def slowest(self, top: int = 10) -> list[GradedSubmission]:
         timed = [s for s in self.submissions if s.seconds is not None]
         return sorted(timed, key=lambda s: -(s.seconds or 0.0))[:top]
 
@@ -116,15 +118,18 @@ def load(out: Path, top_failures: int = 3) -> ClassReport:
     folder = out / "submissions"
     if not folder.is_dir():
         raise GraderError(f"{out} is not the output folder of a grading run (no submissions/)")
-    manifest = _json(out / "run.json") or {}
+    try:
+        manifest = read_run_json(out)
+    except GraderError:
+        manifest = {}
     submissions = []
     titles: dict[str, str] = {}
     for results_file in sorted(folder.glob("*/results.json")):
-        data = _json(results_file)
-        if not isinstance(data, dict):
+        data = read_document(results_file)
+        if data is None:
             continue
         submission = _submission(results_file.parent.name, data, titles)
-        _add_timings(submission, _json(results_file.parent / "observations.json"))
+        _add_timings(submission, Observations.read_document(results_file.parent))
         submissions.append(submission)
     if not submissions:
         raise GraderError(f"{out} holds no graded submission (no submissions/*/results.json)")
@@ -136,23 +141,16 @@ def load(out: Path, top_failures: int = 3) -> ClassReport:
     )
 
 
-def _json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def _assignment(out: Path, folder: Path) -> str:
     for results_file in folder.glob("*/results.json"):
-        data = _json(results_file) or {}
+        data = read_document(results_file) or {}
         name = (data.get("extra_data") or {}).get("assignment")
         if name:
             return str(name)
     return out.name
 
 
-def _submission(name: str, data: dict, titles: dict[str, str]) -> Submission:
+def _submission(name: str, data: dict, titles: dict[str, str]) -> GradedSubmission:
     extra = data.get("extra_data") or {}
     questions = {}
     for question in extra.get("questions") or []:
@@ -167,12 +165,12 @@ def _submission(name: str, data: dict, titles: dict[str, str]) -> Submission:
     max_score = extra.get("max_score")
     if max_score is None:
         max_score = sum(float(t.get("max_score") or 0) for t in data.get("tests") or [])
-    return Submission(name=str(extra.get("submission") or name), score=float(data.get("score") or 0),
+    return GradedSubmission(name=str(extra.get("submission") or name), score=float(data.get("score") or 0),
                       max_score=float(max_score), problem=extra.get("problem"),
                       questions=questions, checks=checks)
 
 
-def _add_timings(submission: Submission, observations: Any) -> None:
+def _add_timings(submission: GradedSubmission, observations: Any) -> None:
     if not isinstance(observations, dict):
         return
     timings = observations.get("timings") or {}
@@ -190,7 +188,7 @@ def _add_timings(submission: Submission, observations: Any) -> None:
                                         if isinstance(p, dict))
 
 
-def _question_stats(submissions: Sequence[Submission], titles: dict[str, str]) -> list[QuestionStats]:
+def _question_stats(submissions: Sequence[GradedSubmission], titles: dict[str, str]) -> list[QuestionStats]:
     stats = []
     for qid, title in titles.items():
         graded = [s.questions[qid] for s in submissions if qid in s.questions]
@@ -221,7 +219,7 @@ def normalise(message: str) -> str:
     return SPACES.sub(" ", text).strip()
 
 
-def common_failures(submissions: Sequence[Submission], top: int = 3) -> dict[str, list[FailureGroup]]:
+def common_failures(submissions: Sequence[GradedSubmission], top: int = 3) -> dict[str, list[FailureGroup]]:
     """Per question, the ``top`` failure patterns by how many submissions show them."""
     groups: dict[tuple[str, str], FailureGroup] = {}
     for submission in submissions:
@@ -297,7 +295,7 @@ def tables(report: ClassReport, slowest: int = 10) -> list[Any]:
 SLOW_COLUMNS = ("submission", "total", "cells", "slowest cell", "checks' calls", "ended", "score")
 
 
-def _slow_row(s: Submission) -> list[str]:
+def _slow_row(s: GradedSubmission) -> list[str]:
     cell = f"cell {s.slowest_cell[0]}: {s.slowest_cell[1]:.1f}" if s.slowest_cell else ""
     return [s.name, f"{s.seconds or 0:.1f}", f"{s.cells_seconds:.1f}", cell, f"{s.probes_seconds:.1f}",
             s.ending, f"{s.score:.4g} / {s.max_score:g}"]
@@ -319,12 +317,12 @@ def histogram(scores: Sequence[float], max_score: float, bins: int = 10) -> list
 
 def write_html(report: ClassReport, path: Path | None = None, slowest: int = 10) -> Path:
     path = path or report.out / REPORT_FILE
-    atomic_write(path, html_page(report, slowest).encode("utf-8"))
+    atomic_write(path, class_page(report, slowest).encode("utf-8"))
     return path
 
 
-def html_page(report: ClassReport, slowest: int = 10) -> str:
-    from grader.feedback import STYLE
+def class_page(report: ClassReport, slowest: int = 10) -> str:
+    from grader.report.feedback import STYLE
 
     e = html.escape
     stats = report.stats()
@@ -368,7 +366,7 @@ def html_page(report: ClassReport, slowest: int = 10) -> str:
 
 
 def _plot(draw: Any, report: ClassReport, fallback: str) -> str:
-    from grader.feedback import png
+    from grader.report.feedback import png
 
     try:
         data = png(lambda figure: draw(figure, report))
