@@ -8,6 +8,8 @@ Used by the runners of this machine (``grader.execution.runners``) and of a Dask
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,27 +31,50 @@ class Submission:
 
 
 def discover(paths: Iterable[Path]) -> list[Submission]:
-    """Notebooks named by ``paths`` (files, or folders searched recursively), named uniquely."""
+    """Notebooks named by ``paths`` (files, or folders searched recursively), named uniquely.
+
+    Folders are walked without following links, and links are never resolved: a
+    ``*.ipynb`` that is a link (to the reference, to ``/dev/zero``) or not a regular file is
+    still listed, under its own name, so that reading it fails for that submission alone
+    (``read_submission`` refuses it) instead of grading what it points at."""
     found: list[Path] = []
     for path in paths:
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             raise GraderError(f"no such file or folder: {path}")
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*.ipynb")
-                            if ".ipynb_checkpoints" not in p.parts and p.is_file())
+        if path.is_dir() and not path.is_symlink():
+            found += _notebooks_under(path)
         else:
             found.append(path)
-    unique = list(dict.fromkeys(p.resolve() for p in found))
+    unique = list(dict.fromkeys(Path(os.path.abspath(p)) for p in found))
     return _name(unique)
 
 
+def _notebooks_under(folder: Path) -> list[Path]:
+    found = []
+    for root, folders, files in os.walk(folder, followlinks=False):
+        folders[:] = sorted(f for f in folders if f != ".ipynb_checkpoints")
+        found += [Path(root) / name for name in sorted(files) if name.endswith(".ipynb")]
+    return sorted(found)
+
+
+#: What a submission's name may hold: it names a folder under the output folder.
+UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(stem: str) -> str:
+    """A file name's stem as a folder name that stays inside the output folder and means
+    nothing to a shell or a spreadsheet (``..ipynb`` -> ``dot``, ``=SUM(A1)`` -> ``SUM-A1``)."""
+    name = UNSAFE_NAME.sub("-", stem).strip("-").lstrip(".")
+    return name[:100] or "dot"
+
+
 def _name(paths: list[Path]) -> list[Submission]:
-    stems = [p.stem for p in paths]
+    stems = [safe_name(p.stem) for p in paths]
     named: list[Submission] = []
-    for path in paths:
-        name = path.stem
-        if stems.count(name) > 1:
-            name = f"{path.parent.name}__{path.stem}"
+    for path, stem in zip(paths, stems, strict=True):
+        name = stem
+        if stems.count(stem) > 1:
+            name = f"{safe_name(path.parent.name)}__{stem}"
         while name in {s.name for s in named}:
             name += "_"
         named.append(Submission(name, path))

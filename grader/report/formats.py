@@ -7,12 +7,24 @@ file (``grader.report.reporters`` does).
 
 from __future__ import annotations
 
-import csv
-import io
+import re
 from collections.abc import Sequence
 from typing import Any
 
+from grader.report.spreadsheet import csv_text
 from grader.results import SubmissionResult
+
+#: What XML 1.0 cannot hold, and what a terminal, a browser or a log would act on rather than
+#: show: C0 and C1 controls but tab, newline and carriage return; surrogates; U+FFFE, U+FFFF.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a report format cannot hold shown as its escape
+    (``\\x1b``): a student's error message reaches every reporter, and a control
+    character in it must neither break the file (XML) nor drive a terminal or a log."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256
+                            else f"\\u{ord(m.group()):04x}", text)
 
 
 def gradebook_csv(results: Sequence[SubmissionResult]) -> str:
@@ -22,14 +34,12 @@ def gradebook_csv(results: Sequence[SubmissionResult]) -> str:
         for question in result.questions:
             if question.id not in questions:
                 questions.append(question.id)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["submission", "path", "score", "max_score", *questions, "problem"])
+    rows: list[list[object]] = [["submission", "path", "score", "max_score", *questions, "problem"]]
     for result in sorted(results, key=lambda r: r.submission):
         by_id = {q.id: q.earned for q in result.questions}
-        writer.writerow([result.submission, result.path, result.score, result.max_score,
-                         *[by_id.get(q, 0.0) for q in questions], result.problem or ""])
-    return buffer.getvalue()
+        rows.append([result.submission, result.path, result.score, result.max_score,
+                     *[by_id.get(q, 0.0) for q in questions], result.problem or ""])
+    return csv_text(rows)
 
 
 def summary_table(results: Sequence[SubmissionResult], title: str) -> Any:
@@ -77,7 +87,7 @@ def junit_xml(results: Sequence[SubmissionResult]) -> str:
                 first = check.message.splitlines()[0] if check.message else "failed"
                 ET.SubElement(case, "failure", message=first[:500]).text = check.message
     ET.indent(root)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+    return printable(ET.tostring(root, encoding="unicode", xml_declaration=True)) + "\n"
 
 
 def markdown_summary(results: Sequence[SubmissionResult], title: str) -> str:
@@ -95,7 +105,7 @@ def markdown_summary(results: Sequence[SubmissionResult], title: str) -> str:
             lines += [f"- **{c.check.name}**: {_one_line(c.message)}" for c in failing[:50]]
             lines += ["", "</details>"]
         lines.append("")
-    return "\n".join(lines)
+    return printable("\n".join(lines))
 
 
 def github_annotations(results: Sequence[SubmissionResult]) -> list[str]:
@@ -106,7 +116,7 @@ def github_annotations(results: Sequence[SubmissionResult]) -> list[str]:
             title = _escape(f"{check.check.question}: {check.check.name}", title=True)
             annotations.append(f"::error file={result.path},title={title}::"
                                f"{_escape(_one_line(check.message))}")
-    return annotations
+    return [printable(line) for line in annotations]
 
 
 def _one_line(text: str, limit: int = 300) -> str:

@@ -9,6 +9,8 @@ to refuse becomes a ``NotebookError`` whose message tells the student what to fi
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,16 +39,30 @@ class CodeCell:
 
 def read_code_cells(path: Path, max_bytes: int) -> list[CodeCell]:
     """Read ``path`` as a v4 notebook and return its code cells, or raise NotebookError."""
+    return parse_code_cells(read_capped(path, max_bytes), path.name)
+
+
+def read_capped(path: Path, max_bytes: int) -> bytes:
+    """The bytes of ``path``, which must be a regular file and no link, read with a cap
+    whatever its size claims (a link to ``/dev/zero`` claims 0 bytes and never ends)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        size = path.stat().st_size
+        descriptor = os.open(path, flags)
     except OSError as exc:
+        if path.is_symlink():
+            raise NotebookError(f"{path.name} is a link, not a notebook file; submit the "
+                                ".ipynb file itself") from exc
         raise NotebookError(f"cannot read {path.name}: {exc.strerror}") from exc
-    if size > max_bytes:
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise NotebookError(f"{path.name} is not a regular file; submit the .ipynb file itself")
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
         raise NotebookError(
-            f"{path.name} is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:g} MB limit "
-            "for a submission; clear large outputs (Edit > Clear all outputs) and resubmit"
+            f"{path.name} is over the {max_bytes / 2**20:g} MB limit for a submission; clear "
+            "large outputs (Edit > Clear all outputs) and resubmit"
         )
-    return parse_code_cells(path.read_bytes(), path.name)
+    return data
 
 
 def parse_code_cells(data: bytes, name: str = "notebook") -> list[CodeCell]:

@@ -91,6 +91,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Literal
 
 from grader.errors import GraderError
+from grader.report.spreadsheet import neutralise
 
 Layout = Literal["canvas", "moodle", "plain"]
 Platform = Literal["canvas", "moodle", "csv"]
@@ -113,7 +114,6 @@ CANVAS_FEEDBACK_NOTE = (
 _CHUNK = 2**20
 _NOISE_DIRS = {"__MACOSX", ".ipynb_checkpoints", ".git", ".Trash-1000"}
 _NOISE_FILES = {".DS_Store", "Thumbs.db", "desktop.ini"}
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 # {name}[_LATE]_{user id or anon_x}_{attachment id}_{display name}; the name is lower-case
 # word characters (underscores included, "_<digits>_" collapsed), absent when anonymous.
@@ -608,14 +608,6 @@ def moodle_date(moment: datetime) -> str:
     hour = moment.hour % 12 or 12
     return (f"{_WEEKDAYS[moment.weekday()]}, {moment.day} {_MONTHS[moment.month - 1]} {moment.year}, "
             f"{hour}:{moment.minute:02d} {'AM' if moment.hour < 12 else 'PM'}")
-
-
-def neutralise(cell: str) -> str:
-    """``cell`` made safe to open in a spreadsheet: a leading ``'`` when it would start a
-    formula (``=``, ``+``, ``-``, ``@``, tab, carriage return, NUL, also after spaces)."""
-    if cell.startswith(_FORMULA_START) or cell.lstrip(" ").startswith(_FORMULA_START):
-        return "'" + cell
-    return cell
 
 
 _text = neutralise

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grader.files import atomic_write
+from grader.report.spreadsheet import csv_text
 
 if TYPE_CHECKING:
     from grader.tools.mutate import MutationReport, Tally
@@ -23,17 +22,15 @@ def write_reports(report: MutationReport, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "mutation.json", out / "mutants.csv", out / "survivors.diff"]
     atomic_write(written[0], json.dumps(report.to_dict(), indent=2).encode())
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["id", "question", "operator", "status", "code_cell", "line", "earned", "possible",
-                     "description", "killed_by", "collateral", "problem", "reason"])
+    rows: list[list[object]] = [["id", "question", "operator", "status", "code_cell", "line", "earned",
+                                 "possible", "description", "killed_by", "collateral", "problem", "reason"]]
     for o in report.outcomes:
         m = o.mutant
-        writer.writerow([m.id, m.question or "", m.operator, o.status, m.code_cell, m.line,
+        rows.append([m.id, m.question or "", m.operator, o.status, m.code_cell, m.line,
                          "" if o.earned is None else o.earned, "" if o.possible is None else o.possible,
                          m.description, o.killed_by,
                          "; ".join(f"{q} -{p:g}" for q, p in o.collateral.items()), o.problem, o.reason])
-    atomic_write(written[1], buffer.getvalue().encode())
+    atomic_write(written[1], csv_text(rows).encode())
     atomic_write(written[2], survivors_text(report).encode())
     return written
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import csv
 import hashlib
 import html
 import io
@@ -44,6 +43,7 @@ from typing import Any
 
 from grader.errors import NotebookError
 from grader.files import atomic_write
+from grader.report import spreadsheet
 from grader.spec import Assignment
 from grader.spec.notebook import CodeCell, read_code_cells
 
@@ -393,14 +393,12 @@ CSV_COLUMNS = ["rank", "a", "b", "similarity", "shared", "a_fingerprints", "b_fi
 
 
 def csv_text(report: SimilarityReport) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+    rows: list[list[object]] = [list(CSV_COLUMNS)]
     for rank_number, pair in enumerate(report.pairs, start=1):
-        writer.writerow([rank_number, pair.a.name, pair.b.name, f"{pair.score:.4f}", len(pair.shared),
+        rows.append([rank_number, pair.a.name, pair.b.name, f"{pair.score:.4f}", len(pair.shared),
                          len(pair.a.places), len(pair.b.places), f"{pair.jaccard:.4f}", pair.a.path,
-                         pair.b.path])
-    return buffer.getvalue()
+                     pair.b.path])
+    return spreadsheet.csv_text(rows)
 
 
 def write(report: SimilarityReport, out: Path, top: int = 10) -> list[Path]:
