@@ -190,6 +190,8 @@ def grade(assignment: str, paths: tuple[Path, ...], out: Path, jobs: int, seed: 
         spec, paths, options, on_start=on_start, on_result=on_result))
     if not quiet:
         _print_table(run.results, f"{spec.name} (seed {run.seed})")
+    for line in run.skipped:
+        click.echo(f"not graded: {line}", err=True)
     share = f" (shard {shard[0]}/{shard[1]})" if shard else ""
     click.echo(f"graded {len(run.results)} submission(s){share}; results in {out}/ "
                f"(gradebook.csv, submissions/*/results.json)")
@@ -289,6 +291,32 @@ def merge(runs: tuple[Path, ...], out: Path, junit: Path | None, quiet: bool) ->
                     f"{', '.join(merged.missing)}", fg="yellow", err=True)
     click.echo(f"merged {len(merged.results)} submission(s) from {len(runs)} run(s) into {out}/ "
                "(gradebook.csv, submissions/*/results.json)")
+
+
+@main.command()
+@click.argument("outdir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--to", "to", type=click.Choice(["canvas", "moodle", "csv"]), required=True,
+              help="The LMS whose grade-import file to write.")
+@click.option("--file", "path", type=click.Path(path_type=Path), default=None,
+              help="Where to write it (default: OUTDIR/<to>-grades.csv).")
+@click.option("--assignment", "assignment", default="",
+              help="Canvas: the assignment's name as in Canvas (default: the graded assignment).")
+@click.option("--assignment-id", "assignment_id", default="",
+              help="Canvas: the number in the assignment's URL, so Canvas matches the column.")
+@_fail_cleanly
+def export(outdir: Path, to: str, path: Path | None, assignment: str, assignment_id: str) -> None:
+    """Write a graded run's grades as the import file of Canvas, Moodle or a plain CSV.
+
+    For Moodle, also OUTDIR/moodle-feedback.zip, for "Upload multiple feedback files in a
+    zip". Students are identified by the roster of an LMS download graded with
+    `grader grade ASSIGNMENT download.zip`, or else by the submissions' names."""
+    from grader.tools.export import export_run
+
+    exported = export_run(outdir, to, path, assignment, assignment_id)  # type: ignore[arg-type]
+    for written in exported.files:
+        click.echo(f"wrote {written}")
+    for note in exported.notes:
+        click.echo(note)
 
 
 @main.command()

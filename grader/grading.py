@@ -20,6 +20,7 @@ from pathlib import Path
 from grader.errors import GraderError, NotebookError
 from grader.execution.cache import ExecutionKeys, ObservationCache
 from grader.execution.executor import child_environment
+from grader.execution.intake import take_in
 from grader.execution.pool import WarmPool
 from grader.execution.runners import LocalRunner, Runner
 from grader.execution.sandbox import Sandbox
@@ -61,6 +62,7 @@ class GradeRun:
     results: list[SubmissionResult] = field(default_factory=list)
     sandbox: Sandbox | None = None  # on a cluster: the least isolated worker's
     isolation: str = "none"  # how and where the notebooks ran, as recorded in run.json
+    skipped: list[str] = field(default_factory=list)  # what LMS downloads held besides notebooks
 
 
 @contextmanager
@@ -94,8 +96,10 @@ def grade(
     on_result: Callable[[SubmissionResult], None] | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> GradeRun:
-    """Grade every notebook under ``paths``; results land in ``options.out`` as they finish."""
-    submissions = discover(paths)
+    """Grade every notebook under ``paths`` (LMS downloads collected first: see
+    ``grader.execution.intake``); results land in ``options.out`` as they finish."""
+    intake = take_in(paths, options.out.resolve())
+    submissions = discover(intake.paths)
     if options.shard:
         submissions = shard(submissions, *options.shard)
     options.out = options.out.resolve()
@@ -108,7 +112,7 @@ def grade(
         public_only = options.selection.public_only
         plan = make_plan(assignment, seed, cache=options.out / ".plan", public_only=public_only)
         run = GradeRun(assignment, seed, options.out, sandbox=runner.sandbox,
-                       isolation=runner.isolation)
+                       isolation=runner.isolation, skipped=intake.skipped)
         _write_manifest(run, submissions, previous, options.shard)
         if on_start:
             on_start(len(submissions))

@@ -8,7 +8,7 @@ file (``grader.report.reporters`` does).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from grader.report.spreadsheet import csv_text
@@ -27,17 +27,24 @@ def printable(text: str) -> str:
                             else f"\\u{ord(m.group()):04x}", text)
 
 
-def gradebook_csv(results: Sequence[SubmissionResult]) -> str:
-    """One row per submission, one column per question, for a spreadsheet or an LMS import."""
+def gradebook_csv(results: Sequence[SubmissionResult], roster: Mapping[str, Any] | None = None) -> str:
+    """One row per submission, one column per question, for a spreadsheet. With a
+    ``roster`` (the run collected an LMS download: ``grader.execution.intake``), the
+    student's id, name and late flag follow the submission's name."""
     questions: list[str] = []
     for result in results:
         for question in result.questions:
             if question.id not in questions:
                 questions.append(question.id)
-    rows: list[list[object]] = [["submission", "path", "score", "max_score", *questions, "problem"]]
+    student = ["student_id", "name", "late"] if roster else []
+    rows: list[list[object]] = [["submission", *student, "path", "score", "max_score", *questions,
+                                 "problem"]]
     for result in sorted(results, key=lambda r: r.submission):
         by_id = {q.id: q.earned for q in result.questions}
-        rows.append([result.submission, result.path, result.score, result.max_score,
+        entry = (roster or {}).get(result.submission)
+        who = ([entry.student_id, entry.name, "late" if entry.late else ""] if entry
+               else ["", "", ""]) if roster else []
+        rows.append([result.submission, *who, result.path, result.score, result.max_score,
                      *[by_id.get(q, 0.0) for q in questions], result.problem or ""])
     return csv_text(rows)
 

@@ -42,7 +42,9 @@ class GradebookReporter:
     """``gradebook.csv`` in the output folder: one row per submission."""
 
     def write(self, results: Sequence[SubmissionResult], run: RunInfo) -> None:
-        atomic_write(run.out / GRADEBOOK_FILE, gradebook_csv(results).encode())
+        from grader.execution.intake import read_roster
+
+        atomic_write(run.out / GRADEBOOK_FILE, gradebook_csv(results, read_roster(run.out)).encode())
 
 
 @dataclass
