@@ -225,7 +225,7 @@ def _write(assignment: Assignment, plan: Plan, submission: Submission, observati
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in result.attachments.items():
         atomic_write(folder / name, data)
-    write_results_json(result, folder)
+    write_results_json(result, folder, assignment.visibility())
     if not options.selection.public_only:  # a student's `grader check` writes to a temporary folder
         write_feedback(result, folder, assignment, observations, plan.reference)
     result.timings["write"] = observations.timings["write"] = round(time.perf_counter() - started, 4)

@@ -48,14 +48,49 @@ def test_all_examples_were_graded(graded):
 
 
 def test_results_json_is_gradescope_format(graded):
-    _, out = graded
+    results, out = graded
     data = json.loads((out / "submissions" / "partly-correct" / "results.json").read_text())
     assert data["score"] == pytest.approx(20 - 3.6667 - 3.5 - 1, abs=1e-3)
     assert {"name", "score", "max_score", "status", "output"} <= set(data["tests"][0])
-    assert sum(t["max_score"] for t in data["tests"]) == pytest.approx(20, abs=1e-4)
-    assert sum(t["score"] for t in data["tests"]) == pytest.approx(data["score"], abs=1e-3)
+    # one test per question, named by its title, its points adding up exactly (in 1e-4 units)
+    assert [t["tags"] for t in data["tests"]] == [[q.id] for q in results["partly-correct"].questions]
+    assert data["tests"][1]["name"] == "2-D convolution"
+    assert sum(round(t["max_score"] * 10**4) for t in data["tests"]) == 20 * 10**4
+    assert sum(round(t["score"] * 10**4) for t in data["tests"]) == round(data["score"] * 10**4)
     failed = [t for t in data["tests"] if t["status"] == "failed"]
-    assert failed and all(t["score"] == 0 and t["output"] for t in failed)
+    assert failed and all(t["score"] < t["max_score"] and "FAILED" in t["output"] for t in failed)
+    convolution = data["tests"][1]
+    assert (convolution["score"], convolution["max_score"]) == (1.3333, 5.0)
+    conv2d = [c for c in results["partly-correct"].checks if c.check.question == "conv2d"]
+    passed = sum(c.passed for c in conv2d)
+    assert 0 < passed < len(conv2d)
+    assert convolution["output"].startswith(f"{passed} of {len(conv2d)} checks passed\n- FAILED")
+    # every check stays in extra_data, and reads back as it was
+    assert len(data["extra_data"]["checks"]) == len(results["partly-correct"].checks)
+
+
+def test_results_json_reads_back_every_check(graded):
+    from grader.report.results_json import read_results_json
+
+    results, out = graded
+    back = read_results_json(out / "submissions" / "partly-correct", "x")
+    mine = results["partly-correct"]
+    assert [(c.check.id, c.passed, c.message) for c in back.checks] == \
+        [(c.check.id, c.passed, c.message) for c in mine.checks]
+    assert back.score == mine.score
+
+
+@pytest.mark.parametrize("values, total, rounded", [
+    ([1 / 3, 1 / 3, 1 / 3], 1.0, [0.3334, 0.3333, 0.3333]),
+    ([5 / 3, 10 / 3, 1.0], 6.0, [1.6667, 3.3333, 1.0]),
+    ([0.0, 2.0], 2.0, [0.0, 2.0]),
+])
+def test_apportion_adds_up_exactly(values, total, rounded):
+    from grader.report.results_json import apportion
+
+    got = apportion(values, total)
+    assert sorted(got) == sorted(rounded)
+    assert sum(round(v * 10**4) for v in got) == round(total * 10**4)
 
 
 def test_feedback_names_case_and_difference_without_revealing_expected(graded):

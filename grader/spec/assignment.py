@@ -40,6 +40,9 @@ class Question:
     #: graded only where the notebook defines one of ``names`` (an extra beyond the lab:
     #: left out of the result and of the maximum when every check found its name undefined)
     optional: bool = False
+    #: when students see this question's details on Gradescope: visible, hidden,
+    #: after_due_date or after_published (hidden checks' details until grades are published)
+    visibility: str = "visible"
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,10 @@ class Assignment:
             if question.id == question_id:
                 return question
         raise SpecError(self.name, f"no question {question_id!r}")
+
+    def visibility(self) -> dict[str, str]:
+        """Each question's Gradescope visibility, by id."""
+        return {question.id: question.visibility for question in self.questions}
 
     def custom_probes_source(self) -> str:
         return self.probes.read_text(encoding="utf-8") if self.probes else ""
@@ -148,7 +155,7 @@ TABLE_KEYS = {
     "assignment": {"title", "notebook", "reference", "checks", "probes", "prelude", "preload"},
     "limits": set(Limits.__dataclass_fields__),
     "forbidden": {"apis", "reason"},
-    "questions": {"id", "title", "names", "optional"},
+    "questions": {"id", "title", "names", "optional", "visibility"},
     "provide": {"target", "source", "build", "env"},
     "parameters": None,  # any names: the grading profile's values
     "equivalent": {"id", "reason"},  # equivalent mutants (grader mutate), not part of grading
@@ -168,7 +175,8 @@ def _build(folder: Path, data: dict) -> Assignment:
     questions = tuple(
         Question(id=str(q["id"]), title=str(q.get("title", q["id"])),
                  names=_strings(q.get("names", []), f"question {q['id']!r} names", name),
-                 optional=_flag(q.get("optional", False), f"question {q['id']!r} optional", name))
+                 optional=_flag(q.get("optional", False), f"question {q['id']!r} optional", name),
+                 visibility=_visibility(q.get("visibility", "visible"), q["id"], name))
         for q in _questions(data, name)
     )
     assignment = Assignment(
@@ -249,6 +257,16 @@ def _string(value: object, what: str, name: str) -> str:
     if not isinstance(value, str):
         raise SpecError(name, f"{what} must be a string, got {value!r}")
     return value
+
+
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+
+
+def _visibility(value: object, question: object, name: str) -> str:
+    if value not in VISIBILITIES:
+        raise SpecError(name, f"question {question!r} visibility = {value!r}: use one of "
+                              f"{', '.join(VISIBILITIES)} (Gradescope's settings)")
+    return str(value)
 
 
 def _flag(value: object, what: str, name: str) -> bool:

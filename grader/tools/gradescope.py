@@ -143,7 +143,7 @@ def run_autograder(assignment_name: str, root: Path, seed: int | None = None,
             return 0
         out = cache or Path(tempfile.mkdtemp(prefix="grader-gradescope-"))
         run = grade(spec, [notebook], GradeOptions(out=out, seed=seed, force=True, sandbox=sandbox))
-        data = gradescope_json(run.results[0])
+        data = gradescope_json(run.results[0], spec.visibility())
         data["output_format"] = "text"
         _write_json(results, data)
         return 0
