@@ -1,7 +1,9 @@
-"""build-cnn: each example earns exactly its score; data, release and validate hold up.
+"""build-cnn: each example earns exactly its score, the course's own notebooks grade right
+unmodified, and data, release and validate hold up.
 
-One batch grades every example (TensorFlow in each child, about 20 s a notebook on one core),
-then `grader validate` grades the reference and the released notebook again with its own plan.
+One batch grades every example and the course's two Lab 2 Part 1 notebooks (TensorFlow in
+each child, about 35 s a notebook on one core under the grading profile), then `grader
+validate` grades the reference and the released notebook again with its own plan.
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ from tests.conftest import REPO, by_question, grade_all
 FOLDER = REPO / "assignments" / "build-cnn"
 EXAMPLES = FOLDER / "examples"
 REFERENCE = REPO / "reference" / "build-cnn.ipynb"
-FULL = {"fc_model": 2, "cnn_architecture": 6, "train_step": 3, "heldout_accuracy": 5, "test_acc": 2}
+COURSE = REPO.parent / "shared" / "course" / "mit-2023-lab2"
+COURSE_NOTEBOOKS = [COURSE / "solutions" / "Part1_MNIST_Solution.ipynb", COURSE / "Part1_MNIST.ipynb"]
+needs_course = pytest.mark.skipif(not COURSE.is_dir(),
+                                  reason=f"the course's 2023 Lab 2 notebooks are not at {COURSE}")
+FULL = {"fc_model": 2, "cnn_architecture": 6, "test_acc": 3, "prediction": 1, "loss_history": 2,
+        "cnn_model": 4}
 
 
 def expected(**lost: float) -> dict[str, float]:
@@ -32,20 +39,30 @@ def expected(**lost: float) -> dict[str, float]:
 EXPECTED = {
     "reference": expected(),
     "untouched": {q: 0.0 for q in FULL},
-    # Logits out: the softmax check fails, and the notebook's own training (a cross-entropy
-    # that expects probabilities) learns nothing. The grader's recipe trains the logits
-    # model on logits, so the architecture still "learns"; test_acc honestly reports ~0.1.
-    "no-softmax": expected(cnn_architecture=1, heldout_accuracy=5),
-    # Dense(9): the shape check fails; label 9 breaks training (the notebook's and the
-    # grader's), so no trained model and no test_acc.
-    "wrong-output-size": expected(cnn_architecture=3, heldout_accuracy=5, test_acc=2),
-    # The architecture is right; the model is not trained; test_acc is honest (~0.1).
-    "never-trained": expected(heldout_accuracy=5),
-    # Everything right except test_acc = 0.99 written by hand (the model has 0.94).
-    "hardcoded-test-acc": expected(test_acc=2),
-    # keras.Input + keras.Model instead of Sequential: nothing lost.
+    # Input + .add, an Activation layer, tf.keras.activations.softmax, a functional CNN with
+    # tf.nn.relu and a Softmax layer, evaluate(return_dict=True), a plain for loop without
+    # tqdm, tf.keras.losses' cross-entropy, an optimizer from a config: nothing lost.
     "functional-api": expected(),
+    # Logits out: the softmax check fails. The notebook's fit and tape loop (a cross-entropy
+    # that expects probabilities) learn nothing (cnn_model 0.19 and 0.10 on hidden digits);
+    # the grader's recipe trains the logits model on logits, so the architecture still
+    # "learns"; test_acc honestly reports what evaluate() measured.
+    "logits-not-softmax": expected(cnn_architecture=1, loss_history=2, cnn_model=4),
+    # Dense(9): the shape check fails; label 9 breaks every training (the notebook's and
+    # the grader's) and the CNN's evaluate, so test_acc stays the fully connected model's
+    # (honestly measured, but not a CNN's); no loss history, no trained cnn_model.
+    "wrong-output-size": expected(cnn_architecture=3, test_acc=1, loss_history=2, cnn_model=4),
+    # The fit cell left out: no CNN trained with fit; test_acc is an untrained CNN's.
+    "never-trained": expected(test_acc=1, cnn_model=1),
+    # test_acc = 0.99 written by hand: no evaluate() returned it.
+    "hardcoded-test-acc": expected(test_acc=2),
+    # np.max instead of np.argmax.
+    "prediction-max-not-argmax": expected(prediction=1),
+    # from_logits=True on probabilities: a second softmax; the loss falls too little, the
+    # tape-trained model reaches ~0.70 on hidden digits (two steps of three).
+    "tape-from-logits-on-probabilities": expected(loss_history=1, cnn_model=1),
 }
+COURSE_EXPECTED = {"Part1_MNIST_Solution": expected(), "Part1_MNIST": {q: 0.0 for q in FULL}}
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +72,10 @@ def spec():
 
 @pytest.fixture(scope="module")
 def graded(spec, tmp_path_factory):
+    """Every example and, when present, the course's notebooks: one batch, two workers."""
     out = tmp_path_factory.mktemp("build-cnn")
-    return grade_all(spec, [EXAMPLES], out, seed=7, jobs=2)
+    course = [path for path in COURSE_NOTEBOOKS if path.is_file()]
+    return grade_all(spec, [EXAMPLES, *course], out, seed=7, jobs=2)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -66,45 +85,79 @@ def test_example_scores(graded, name):
 
 
 def test_all_examples_were_graded(graded):
-    assert sorted(graded) == sorted(EXPECTED)
+    assert sorted(set(graded) - set(COURSE_EXPECTED)) == sorted(EXPECTED)
+
+
+@needs_course
+@pytest.mark.parametrize("name", sorted(COURSE_EXPECTED))
+def test_course_notebooks_grade_right_unmodified(graded, name):
+    assert by_question(graded[name]) == pytest.approx(COURSE_EXPECTED[name], abs=1e-3)
+
+
+@needs_course
+def test_course_solution_is_told_what_was_capped(graded):
+    notes = "\n".join(c.message for c in graded["Part1_MNIST_Solution"].checks if c.message)
+    assert "Model.fit: 5 epochs asked, 1 run" in notes
+    assert "a loop over 5,000 items (tqdm) stopped after 1,000" in notes
 
 
 def failures(result, question):
     return [c.message for c in result.checks if c.check.question == question and not c.passed]
 
 
-def test_accuracy_feedback_shows_confusion_matrix_once(graded):
-    messages = failures(graded["never-trained"], "heldout_accuracy")
-    assert len(messages) == 5
-    assert all("accuracy on 539 hidden digits" in m for m in messages)
-    assert sum("true\\pred" in m for m in messages) == 1
-    assert "most confused digits:" in messages[-1] and "needs 0.500" in messages[0]
+def test_accuracy_feedback_shows_confusion_matrix_once_per_model(graded):
+    messages = failures(graded["logits-not-softmax"], "cnn_model")
+    assert len(messages) == 4  # the CNN trained with fit, then three steps of the tape-trained one
+    assert all("accuracy on 2156 hidden digits" in m for m in messages)
+    assert sum("true\\pred" in m for m in messages) == 2
+    assert "the CNN trained with fit" in messages[0] and "needs 0.400" in messages[1]
+    assert "most confused digits:" in messages[-1]
 
 
-def test_passing_students_see_their_accuracy_too(graded):
-    last = [c for c in graded["reference"].checks
-            if c.check.question == "heldout_accuracy" and c.passed][-1]
-    assert "accuracy on 539 hidden digits" in last.message and "most confused" in last.message
+def test_passing_students_see_their_accuracy_and_the_caps(graded):
+    last = [c for c in graded["reference"].checks if c.check.question == "cnn_model" and c.passed][-1]
+    assert "accuracy on 2156 hidden digits" in last.message and "most confused" in last.message
+    assert "stopped after 1,000" in last.message
 
 
-def test_hardcoded_test_acc_is_caught_with_the_measured_accuracy(graded):
-    (message,) = failures(graded["hardcoded-test-acc"], "test_acc")
-    assert "test_acc is 0.99" in message and "accuracy on 269 test images: 0.94" in message
+def test_hardcoded_test_acc_is_caught(graded):
+    messages = failures(graded["hardcoded-test-acc"], "test_acc")
+    assert len(messages) == 2
+    assert all("test_acc is not an accuracy that evaluate() returned" in m for m in messages)
+
+
+def test_untrained_cnn_is_named(graded):
+    (message,) = failures(graded["never-trained"], "test_acc")
+    assert "never trained with fit" in message
+    (message,) = failures(graded["never-trained"], "cnn_model")
+    assert "no CNN was trained with fit" in message
+    messages = failures(graded["wrong-output-size"], "test_acc")
+    assert any("model without a convolution" in m for m in messages)
 
 
 def test_feedback_names_the_architecture_problems(graded):
-    softmax = failures(graded["no-softmax"], "cnn_architecture")
+    softmax = failures(graded["logits-not-softmax"], "cnn_architecture")
     assert len(softmax) == 1 and "activation='softmax'" in softmax[0]
     wrong = failures(graded["wrong-output-size"], "cnn_architecture")
     assert any("expected 10 outputs" in m and "Dense 9 (softmax)" in m for m in wrong)
     assert any("label value of 9" in m and "fit_build_cnn_model" not in m for m in wrong)
 
 
+def test_prediction_feedback_names_argmax(graded):
+    (message,) = failures(graded["prediction-max-not-argmax"], "prediction")
+    assert "np.argmax(predictions[0])" in message
+
+
+def test_loss_history_feedback(graded):
+    (message,) = failures(graded["tape-from-logits-on-probabilities"], "loss_history")
+    assert "should fall to 1.50 or less" in message
+
+
 def test_untouched_notebook_says_not_implemented(graded):
     messages = {c.message for c in graded["untouched"].checks}
     assert "build_cnn_model is not implemented yet (it raised NotImplementedError)" in messages
-    assert "train_step is not implemented yet (it raised NotImplementedError)" in messages
     assert any("test_acc is not defined" in m for m in messages)
+    assert any("loss_history is not defined" in m for m in messages)
 
 
 def test_validate_passes():
@@ -113,7 +166,7 @@ def test_validate_passes():
     assert "reference earns 18/18" in result.output and "released notebook 0" in result.output
 
 
-# --- fast checks: release, data, no TensorFlow in the grader -----------------------------
+# --- fast checks: release, profile, data, probes, no TensorFlow in the grader ---------------
 
 @pytest.mark.parametrize("path", [FOLDER / "build-cnn.ipynb", EXAMPLES / "untouched.ipynb"],
                          ids=["template", "example"])
@@ -131,11 +184,13 @@ def test_parameters_cell_is_tagged_and_profile_matches_prelude(spec):
 
     tagged = [c for c in read_code_cells(REFERENCE, 2**30) if "parameters" in c.tags]
     assert len(tagged) == 1 and all(f"{name} = " in tagged[0].source for name in spec.parameters)
-    assert f"max_epochs = {spec.parameters['EPOCHS']}" in spec.prelude_source()
+    prelude = spec.prelude_source()
+    assert f"max_epochs={spec.parameters['EPOCHS']}," in prelude
+    assert "max_loop_iterations=1000," in prelude and "max_steps_per_epoch=400," in prelude
 
 
-def load_data_module():
-    module_spec = importlib.util.spec_from_file_location("build_cnn_data_test", FOLDER / "data.py")
+def load_module(name: str):
+    module_spec = importlib.util.spec_from_file_location(f"build_cnn_{name}_test", FOLDER / f"{name}.py")
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     return module
@@ -145,21 +200,50 @@ def rows(images: np.ndarray) -> set[bytes]:
     return {image.tobytes() for image in images}
 
 
-def test_offline_digits_splits_are_disjoint_and_mnist_shaped(monkeypatch, tmp_path):
+def test_offline_digits_have_mnist_sizes_and_disjoint_splits(monkeypatch, tmp_path):
     monkeypatch.delenv("GRADER_MNIST", raising=False)
-    data = load_data_module()
+    data = load_module("data")
     splits = data.load()
     assert splits.source == "digits"
+    assert len(splits.train.labels) == 60_000 and len(splits.test.labels) == 10_000
+    assert len(splits.hidden.labels) == 539 * 4
     for split in (splits.train, splits.test, splits.hidden):
         assert split.images.dtype == np.uint8 and split.images.shape[1:] == (28, 28)
         assert split.labels.dtype == np.uint8 and set(np.unique(split.labels)) == set(range(10))
-    assert len(splits.hidden.labels) == 539 and len(splits.test.labels) == 269
     assert not rows(splits.hidden.images) & (rows(splits.train.images) | rows(splits.test.images))
     data.write_mnist_npz(tmp_path / "mnist.npz")
     with np.load(tmp_path / "mnist.npz", allow_pickle=False) as archive:
         assert sorted(archive.files) == ["x_test", "x_train", "y_test", "y_train"]
         assert np.array_equal(archive["x_test"], splits.test.images)
-        assert not rows(archive["x_train"]) & rows(splits.hidden.images)
+
+
+def test_offline_originals_behind_each_split_are_disjoint():
+    data = load_module("data")
+    _, labels = data.read_sklearn_digits()
+    train, test, hidden = data._split_originals(labels, np.random.default_rng(data.SEED))
+    assert (len(train), len(test), len(hidden)) == (989, 269, 539)
+    assert not (set(train) & set(test)) and not (set(hidden) & (set(train) | set(test)))
+
+
+def test_generated_data_is_cached_on_disk_atomically(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    data = load_module("data")
+    calls = []
+    small = data.Split(np.zeros((3, 28, 28), np.uint8), np.arange(3, dtype=np.uint8))
+
+    def generate(images8, labels, augmentation=data.AUGMENTATION):
+        calls.append(augmentation)
+        return data.Data("digits", small, small, small)
+
+    monkeypatch.setattr(data, "generate_digits", generate)
+    first = data.digits_data()
+    second = data.digits_data()
+    assert len(calls) == 1 and np.array_equal(second.train.images, first.train.images)
+    (cached,) = (tmp_path / "grader").iterdir()
+    assert cached.name.startswith("build-cnn-digits-") and cached.suffix == ".npz"
+    other = data.Augmentation(rotation_degrees=5.0)
+    data.digits_data(other)
+    assert len(calls) == 2 and len(list((tmp_path / "grader").iterdir())) == 2
 
 
 def test_real_mnist_is_used_when_configured(monkeypatch, tmp_path):
@@ -170,7 +254,7 @@ def test_real_mnist_is_used_when_configured(monkeypatch, tmp_path):
             "y_test": (np.arange(3000) % 10).astype(np.uint8)}
     np.savez(tmp_path / "mnist.npz", **fake)
     monkeypatch.setenv("GRADER_MNIST", str(tmp_path / "mnist.npz"))
-    splits = load_data_module().load()
+    splits = load_module("data").load()
     assert splits.source == "mnist"
     assert len(splits.hidden.labels) == 600 and len(splits.test.labels) == 2400
     assert np.array_equal(np.bincount(splits.hidden.labels), [60] * 10)
@@ -180,10 +264,23 @@ def test_real_mnist_is_used_when_configured(monkeypatch, tmp_path):
     (tmp_path / ".keras" / "datasets").mkdir(parents=True)
     (tmp_path / "mnist.npz").rename(tmp_path / ".keras" / "datasets" / "mnist.npz")
     monkeypatch.setenv("GRADER_MNIST", "keras")
-    assert load_data_module().load().source == "mnist"
+    assert load_module("data").load().source == "mnist"
+
+
+@pytest.mark.parametrize(("function", "name"), [
+    (lambda x: np.maximum(x, 0), "relu"),
+    (lambda x: np.exp(x) / np.exp(x).sum(axis=-1, keepdims=True), "softmax"),
+    (lambda x: 1 / (1 + np.exp(-x)), "sigmoid"),
+    (np.tanh, "tanh"),
+    (lambda x: x, "linear"),
+    (lambda x: np.where(x > 0, x, 0.3 * x), "other"),
+], ids=["relu", "softmax", "sigmoid", "tanh", "linear", "leaky"])
+def test_activations_are_identified_by_behaviour(function, name):
+    assert load_module("probes")._activation_name(function) == name
 
 
 def test_checks_do_not_import_tensorflow():
+    cache = load_module("data").cache_folder().parent  # the generated data, if cached already
     code = (
         "import importlib.util, sys\n"
         f"spec = importlib.util.spec_from_file_location('checks', {str(FOLDER / 'checks.py')!r})\n"
@@ -193,5 +290,7 @@ def test_checks_do_not_import_tensorflow():
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'sklearn')))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}, cwd=REPO)
+                          env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent",
+                               "XDG_CACHE_HOME": str(cache)}, cwd=REPO)
     assert done.stdout.strip() == "[]"
+

@@ -1,12 +1,24 @@
-"""Checks of build-cnn (18 points).
+"""Checks of build-cnn (18 points), following the course's Lab 2 Part 1 TODOs and names.
 
-- fc_model (2): layers and activations (1); output sizes and 101,770 parameters (1).
-- cnn_architecture (6): layer kinds in order (1); output shapes and size (1); ReLU (1);
-  softmax (1); trained with the grader's recipe, reaches the threshold on hidden digits (2).
-- train_step (3): returns the batch's cross-entropy (1); lowers the loss (1); updates every
-  trainable variable (1).
-- heldout_accuracy (5): cnn_model on hidden digits, one point per step from pass to full.
-- test_acc (2): test_acc is cnn_model's accuracy on test_images, within 0.02.
+- fc_model (2): build_fc_model's layers and activations (1); output sizes and 101,770
+  parameters (1).
+- cnn_architecture (6): build_cnn_model's layer kinds in order (1); output shapes and size
+  (1); ReLU (1); softmax (1); trained with the grader's recipe, reaches the threshold on
+  hidden digits (2).
+- test_acc (3): the fully connected model, trained with fit, is evaluated on the test set
+  (1); test_acc is what evaluate() returned for a CNN the notebook trained with fit (1); it
+  is that model's accuracy on test_images, as the grader measures it (1).
+- prediction (1): prediction is the most probable digit of predictions[0].
+- loss_history (2): the GradientTape loop's losses start near ln(10) (1) and fall (1).
+- cnn_model (4): the notebook's cnn_model on hidden digits, twice: as trained with fit
+  (1), and as the course's last cell rebuilds it and trains it with GradientTape, one
+  point per step from pass to full (3).
+
+The GradientTape loop is graded by its effect (the trained model, the recorded losses),
+not by its code: a plain ``for`` loop, ``tf.keras.losses.sparse_categorical_crossentropy``
+or another optimizer pass alike. The course rebinds ``cnn_model`` in that last cell, so the
+fit-trained CNN is found through the prelude's private registry of the models passed through
+fit and evaluate (probes.fitted_cnn, probes.evaluations).
 
 Models never cross into the grader: the probes (probes.py) run in the notebook's process and
 return plain data (layer lists, output arrays, losses). Accuracy, cross-entropy, confusion
@@ -19,14 +31,17 @@ spatial sizes 26, 13, 11, 5 (3x3 convolutions without padding, 2x2 pooling with 
 ReLU, a softmax, 10 outputs and at most 5 million parameters are required, as the notebook
 states them. Filter counts and the hidden layer's width are free: a failure message lists
 the student's layers with their sizes and parameter count (passing checks carry no message).
+Activations are identified by behaviour in the probes, so ``'softmax'``, ``tf.nn.softmax``
+(Keras 3 names it ``softmax_v2``), ``tf.keras.activations.softmax`` and a ``Softmax()`` or
+``Activation('softmax')`` layer after ``Dense(10)`` are all a softmax.
 
-Held-out accuracy earns points step by step: ``LEVELS`` thresholds spaced evenly from the
-pass threshold to the full-marks threshold of the dataset in use (``THRESHOLDS``), one
-point each (a parametrized check, so partial credit works with the engine as it is).
+Thresholds hold for the grading profile (prelude.py: every fit capped at 1 epoch of 400
+batches, every tqdm loop at 1,000 items): what was capped is noted beside the accuracies.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,25 +60,32 @@ DATA = _data_module().load()
 
 @dataclass(frozen=True)
 class Thresholds:
-    heldout_pass: float  # cnn_model's accuracy on hidden images for the first point
-    heldout_full: float  # ... for all points
+    fit_heldout: float  # the fit-trained CNN (whose evaluate gave test_acc) on hidden images
+    tape_pass: float  # the final, GradientTape-trained cnn_model on hidden images: first point
+    tape_full: float  # ... all points
     recipe: float  # accuracy build_cnn_model() must reach when the grader trains it
+    loss_start: float  # |first loss - ln(10)| at most this: a fresh model's softmax is ~uniform
+    loss_end: float  # the last recorded loss at most this
 
 
-#: Per dataset, for the grading profile in assignment.toml (one epoch). Measured on the
-#: offline default: the reference's cnn_model reaches 0.93 on the hidden digits (0.91-0.94
-#: over init seeds), the lab's smaller CNN (24 and 36 filters, 128 hidden units) 0.87-0.90;
-#: the grader's recipe brings the lecture's CNN to 0.95, the lab's to 0.90, one with 8 and 16
-#: filters and 64 units to 0.85 (and a network without convolutions to 0.91, which is why
-#: that check first asks for a Conv2D). Real MNIST: not measured here (no offline copy):
-#: the digits' thresholds, full marks a little higher; check them with
+#: Per dataset, for the capped run (prelude.py). Measured on the offline default, seed 0
+#: (benchmarks/build_cnn_time.py): the course's solution and our reference (the same
+#: architecture) reach 0.91 with the fit-trained CNN and 0.89 with the tape-trained one on
+#: the hidden digits; the loss history falls from 2.33 to 0.35; the grader's recipe brings
+#: their build_cnn_model() to 0.79. Wrong answers measured:
+#: logits out of build_cnn_model 0.19 (fit) and 0.10 (tape); a second softmax in the tape
+#: loss (from_logits=True on probabilities) 0.70, its loss ending at 1.79. Real MNIST: not
+#: measured here (no offline copy): a little above the digits' (400 batches of real MNIST
+#: train the lab's CNN further than our digits do); check them with
 #: `GRADER_MNIST=/path/mnist.npz python benchmarks/build_cnn_time.py` before grading with it.
 THRESHOLDS = {
-    "digits": Thresholds(heldout_pass=0.50, heldout_full=0.80, recipe=0.75),
-    "mnist": Thresholds(heldout_pass=0.50, heldout_full=0.85, recipe=0.75),
+    "digits": Thresholds(fit_heldout=0.70, tape_pass=0.40, tape_full=0.75, recipe=0.65,
+                         loss_start=0.3, loss_end=1.5),
+    "mnist": Thresholds(fit_heldout=0.75, tape_pass=0.40, tape_full=0.80, recipe=0.70,
+                        loss_start=0.3, loss_end=1.5),
 }
 LIMITS = THRESHOLDS[DATA.source]
-LEVELS = 5
+LEVELS = 3
 TEST_ACC_TOLERANCE = 0.02
 MAX_PARAMS = 5_000_000
 LECTURE_PARAMS = 1_668_490
@@ -71,8 +93,8 @@ LECTURE_PARAMS = 1_668_490
 #: 1e-3 on the first RECIPE_IMAGES training images.
 RECIPE_IMAGES = 4000
 RECIPE = {"epochs": 1, "batch_size": 32, "seed": 0}
-#: The batch train_step is run on: 32 of the notebook's training images (their labels are no secret).
-TRAIN_STEP_BATCH = slice(0, 32)
+#: The losses the first and last points of loss_history are averaged over.
+LOSS_WINDOW = 10
 
 #: Images for the architecture probes: a few of the notebook's own test images.
 SAMPLE = DATA.test.images[:16]
@@ -82,7 +104,7 @@ CNN_REQUIRED = ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "
 CNN_SPATIAL = [26, 13, 11, 5]
 #: Layers that neither change the shape nor hold weights (or only normalise): allowed extras.
 EXTRAS = {"Dropout", "SpatialDropout2D", "GaussianNoise", "Activation", "ReLU", "Softmax",
-          "LeakyReLU", "BatchNormalization"}
+          "LeakyReLU", "ELU", "BatchNormalization"}
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -111,8 +133,8 @@ def activation_after(summary: dict, layer: dict) -> str:
     if own and own != "linear":
         return own
     for later in summary["layers"][layer["position"] + 1:]:
-        if later["class"] in ("Activation", "ReLU", "Softmax"):
-            return later.get("activation") or later["class"].lower()
+        if later.get("activation_layer"):
+            return later.get("activation") or "other"
         if later["class"] not in EXTRAS:
             break
     return own or "linear"
@@ -129,12 +151,6 @@ def probabilities_problem(output: np.ndarray, what: str) -> str | None:
                 f"{output.max():.3g}, rows summing to {sums.min():.3g}..{sums.max():.3g}; "
                 "the last layer needs activation='softmax'")
     return None
-
-
-def cross_entropy(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    """Mean sparse categorical cross-entropy, clipped as Keras clips (epsilon 1e-7)."""
-    picked = np.asarray(probabilities, dtype=np.float64)[np.arange(len(labels)), labels]
-    return float(-np.mean(np.log(np.clip(picked, 1e-7, 1 - 1e-7))))
 
 
 def predicted_classes(output: object, n: int, what: str) -> np.ndarray:
@@ -215,7 +231,7 @@ def test_cnn_layer_kinds(student):
 
 @check("cnn_architecture", points=1)
 def test_cnn_output_shapes(student):
-    """build_cnn_model: spatial sizes 26, 13, 11, 5 for a 28x28x1 image, 10 outputs, < 5M parameters"""
+    """build_cnn_model: feature maps of 26, 13, 11, 5 (2x2 pooling), 10 outputs, < 5M parameters"""
     summary = student.probe("build_cnn_model", SAMPLE)
     spatial = [layer["shape"][:2] for layer in summary["layers"]
                if layer["class"] in ("Conv2D", "MaxPooling2D") and layer["shape"]]
@@ -224,6 +240,11 @@ def test_cnn_output_shapes(student):
     assert spatial == wanted, (
         "expected 3x3 convolutions without padding and 2x2 pooling with stride 2: feature maps of "
         f"26x26, 13x13, 11x11 and 5x5; got {mine}")
+    windows = [(layer.get("pool_size"), layer.get("strides")) for layer in summary["layers"]
+               if layer["class"] == "MaxPooling2D"]
+    assert all(window == ([2, 2], [2, 2]) for window in windows), (
+        "expected 2x2 pooling windows with stride 2 (pool_size=2, strides=2) in both MaxPool2D "
+        f"layers; got {', '.join(f'pool_size={w[0]}, strides={w[1]}' for w in windows)}")
     last = summary["layers"][-1]["shape"] if summary["layers"] else None
     assert last == [10], f"expected 10 outputs (one per digit), got {last}: {mine}"
     assert summary["params"] <= MAX_PARAMS, (
@@ -277,85 +298,181 @@ def test_cnn_architecture_learns(student):
         + confusion_text(confusion(DATA.hidden.labels, predicted)))
 
 
-# --- train_step --------------------------------------------------------------------------
 
-def _train_step_run(student):
-    """One probe shared by the three train_step checks: 5 steps on TRAIN_STEP_BATCH."""
-    images, labels = DATA.train.images[TRAIN_STEP_BATCH], DATA.train.labels[TRAIN_STEP_BATCH]
-    labels = labels.astype(np.int64)
-    return student.probe("train_step", images, labels, steps=5, seed=0), labels
+# --- test_acc: what evaluate() measured ------------------------------------------------------
 
-
-@check("train_step", points=1)
-def test_train_step_returns_loss(student):
-    """train_step returns the batch's mean sparse categorical cross-entropy"""
-    result, labels = _train_step_run(student)
-    expected = cross_entropy(result["before"], labels)
-    returned = result["returned"][0]
-    assert returned is not None, "train_step returned None; it should return the loss"
-    loss = np.asarray(returned, dtype=np.float64)
-    if loss.shape == (len(labels),):  # per-image losses, as tf.keras.losses returns them
-        loss = loss.mean()
-    assert loss.size == 1, f"train_step returned a loss of shape {loss.shape}; expected a scalar"
-    assert np.isclose(float(loss), expected, rtol=1e-3, atol=1e-4), (
-        f"on a batch of 32 images, train_step returned {float(loss):.5g}, but the mean sparse "
-        f"categorical cross-entropy of the model's outputs before the step is {expected:.5g}")
+def evaluations(student) -> dict:
+    """probes.evaluations: the notebook's evaluate() calls, their models measured on the
+    test images, and which call gave test_acc."""
+    return student.probe("evaluations", DATA.test.images)
 
 
-@check("train_step", points=1)
-def test_train_step_lowers_loss(student):
-    """train_step: five steps on one batch lower the loss"""
-    result, labels = _train_step_run(student)
-    before, after = cross_entropy(result["before"], labels), cross_entropy(result["after"], labels)
-    assert after < before - 1e-3, (
-        f"after 5 calls of train_step on the same 32 images (Adam, learning rate 1e-3), the "
-        f"loss went from {before:.4f} to {after:.4f}; it should go down")
+def measured_test_accuracy(call: dict) -> float:
+    predicted = predicted_classes(call["outputs"], len(DATA.test.labels), "an evaluated model")
+    return float(np.mean(predicted == DATA.test.labels))
 
 
-@check("train_step", points=1)
-def test_train_step_updates_every_variable(student):
-    """train_step updates every trainable variable"""
-    result, _ = _train_step_run(student)
-    pairs = zip(result["variables"], result["changed"], strict=False)
-    unchanged = [name for name, changed in pairs if not changed]
-    assert not unchanged, (
-        f"after 5 calls of train_step, these trainable variables did not change: "
-        f"{', '.join(unchanged)}; apply the gradients to all of model.trainable_variables")
+def on_test_set(call: dict) -> bool:
+    """The call returned an accuracy, and it is its model's accuracy on the test images."""
+    return (call["accuracy"] is not None
+            and abs(measured_test_accuracy(call) - call["accuracy"]) <= TEST_ACC_TOLERANCE)
 
 
-# --- cnn_model on hidden digits ----------------------------------------------------------
+@check("test_acc", points=1)
+def test_fc_model_evaluated_on_test_set(student):
+    """the fully connected model, trained with fit, is evaluated on the test set"""
+    calls = [c for c in evaluations(student)["evaluations"] if not c["convolutional"]]
+    assert calls, ("evaluate() was never called on the fully connected model; measure it with "
+                   "`test_loss, test_acc = model.evaluate(test_images, test_labels)`")
+    assert any(c["fitted"] for c in calls), (
+        "the fully connected model was evaluated but never trained with fit; run the cells "
+        "that compile and fit `model` before evaluating it")
+    assert any(c["fitted"] and on_test_set(c) for c in calls), (
+        "the fully connected model's evaluate() did not measure its accuracy on the test set "
+        f"(it returned {', '.join(str(c['accuracy']) for c in calls)}); evaluate it with "
+        "`model.evaluate(test_images, test_labels)`, compiled with metrics=['accuracy']")
+
+
+def problem_with_test_acc(answer: dict) -> str | None:
+    """Why test_acc is not what evaluate() returned for a CNN trained with fit, or None."""
+    index = answer["test_acc_index"]
+    if index is None:
+        returned = ", ".join(f"{c['accuracy']:.4f}" for c in answer["evaluations"]
+                             if c["accuracy"] is not None) or "none"
+        return ("test_acc is not an accuracy that evaluate() returned in this notebook "
+                f"(accuracies evaluate() returned: {returned}); set it with "
+                "`test_loss, test_acc = cnn_model.evaluate(test_images, test_labels)`")
+    call = answer["evaluations"][index]
+    if not call["convolutional"]:
+        return ("test_acc is the accuracy of a model without a convolution (the fully "
+                "connected one?); evaluate the CNN: `cnn_model.evaluate(test_images, test_labels)`")
+    if not call["fitted"]:
+        return ("test_acc is the accuracy of a CNN that was never trained with fit; train "
+                "cnn_model with `cnn_model.fit(train_images, train_labels, ...)` before evaluating it")
+    return None
+
+
+@check("test_acc", points=1)
+def test_test_acc_from_evaluating_the_fit_trained_cnn(student):
+    """test_acc is what evaluate() returned for the CNN trained with fit"""
+    number(student.value("test_acc"), "test_acc")
+    problem = problem_with_test_acc(evaluations(student))
+    assert problem is None, problem
+
+
+@check("test_acc", points=1)
+def test_test_acc_is_measured(student):
+    """test_acc is the evaluated model's accuracy on test_images"""
+    reported = number(student.value("test_acc"), "test_acc")
+    answer = evaluations(student)
+    index = answer["test_acc_index"]
+    assert index is not None, problem_with_test_acc(answer)
+    accuracy = measured_test_accuracy(answer["evaluations"][index])
+    assert abs(reported - accuracy) <= TEST_ACC_TOLERANCE, (
+        f"test_acc is {reported:.4g}, but the grader measured the evaluated model's accuracy on "
+        f"{len(DATA.test.labels)} test images: {accuracy:.4f} (tolerance {TEST_ACC_TOLERANCE}); "
+        "evaluate on the test set: `cnn_model.evaluate(test_images, test_labels)`")
+
+
+# --- prediction ----------------------------------------------------------------------------
+
+@check("prediction", points=1, public=True)
+def test_prediction_is_most_probable_digit(student):
+    """prediction is the most probable digit of predictions[0]"""
+    predictions = np.asarray(student.value("predictions"))
+    assert predictions.ndim == 2 and predictions.dtype.kind in "biuf", (
+        f"predictions should be cnn_model.predict(test_images), one row of 10 probabilities "
+        f"per image; it has shape {predictions.shape}")
+    got = student.value("prediction")
+    if isinstance(got, np.ndarray) and got.shape == () and got.dtype.kind in "biuf":
+        got = got.item()
+    assert isinstance(got, (int, float)) and not isinstance(got, bool), (
+        f"prediction should be a digit, the index of the largest probability, got a "
+        f"{type(got).__name__}: use `np.argmax(predictions[0])`")
+    expected = int(np.argmax(predictions[0]))
+    assert float(got).is_integer(), (
+        f"prediction is {got:.4g}, not a digit: that is a probability (np.max gives the largest "
+        "one); the digit is its index, `np.argmax(predictions[0])`")
+    assert int(got) == expected, (
+        f"prediction is {int(got)}, but the most probable digit in predictions[0] is {expected}: "
+        "take the index of the largest probability, `np.argmax(predictions[0])`")
+
+
+# --- the GradientTape loop: loss_history and the final cnn_model ---------------------------
+
+def losses(student) -> np.ndarray:
+    values = np.asarray(student.probe("loss_history"), dtype=np.float64)
+    assert values.ndim == 1 and values.size > 0, (
+        "loss_history holds no losses: append `loss_value.numpy().mean()` at every step of "
+        "the GradientTape loop")
+    assert np.all(np.isfinite(values)), (
+        f"loss_history holds non-finite losses (first at step {int(np.argmin(np.isfinite(values))) + 1}): "
+        "compute the loss from the model's probabilities and the labels")
+    return values
+
+
+@check("loss_history", points=1)
+def test_loss_history_starts_near_ln10(student):
+    """the GradientTape loop's first losses are a fresh model's, near ln(10)"""
+    values = losses(student)
+    start = float(np.mean(values[:LOSS_WINDOW]))
+    assert abs(start - math.log(10)) <= LIMITS.loss_start, (
+        f"the first recorded losses average {start:.3f}; a freshly built CNN guesses each digit "
+        f"with probability about 1/10, a cross-entropy near ln(10) = {math.log(10):.3f}. "
+        "Compute `tf.keras.backend.sparse_categorical_crossentropy(labels, logits)` with the "
+        "labels first and the model's outputs second, on a rebuilt `cnn_model = build_cnn_model()`")
+
+
+@check("loss_history", points=1)
+def test_loss_history_falls(student):
+    """the GradientTape loop's losses fall as the model learns"""
+    values = losses(student)
+    start, end = float(np.mean(values[:LOSS_WINDOW])), float(np.mean(values[-LOSS_WINDOW:]))
+    assert len(values) > LOSS_WINDOW and end <= LIMITS.loss_end, (
+        f"over {len(values)} recorded steps the loss went from {start:.3f} to {end:.3f}; it "
+        f"should fall to {LIMITS.loss_end:.2f} or less: compute the gradients of the loss "
+        "with respect to cnn_model.trainable_variables and apply them at every step")
+
+
+def caps_note(student) -> None:
+    """Tell the student what the grading profile shortened (their accuracies are those of
+    the shortened run)."""
+    caps = student.probe("grading_caps")
+    if isinstance(caps, list) and caps:
+        note("Trained less than your notebook asks, to fit the grader's time: "
+             + "; ".join(str(c) for c in caps) + ".")
+
+
+@check("cnn_model", points=1)
+def test_fit_trained_cnn_on_hidden_digits(student):
+    """cnn_model as trained with fit reaches the threshold on hidden digits"""
+    output = student.probe("fitted_cnn", DATA.hidden.images)
+    predicted = predicted_classes(output, len(DATA.hidden.labels), "the CNN trained with fit")
+    accuracy, report = accuracy_report(DATA.hidden.labels, predicted, "hidden digits")
+    note(f"Your CNN trained with fit: {report}.")
+    assert accuracy >= LIMITS.fit_heldout, (
+        f"the CNN trained with fit (cnn_model before the GradientTape cell rebuilds it) reaches "
+        f"{report}; it needs {LIMITS.fit_heldout:.2f}\n"
+        + confusion_text(confusion(DATA.hidden.labels, predicted)))
+
 
 def level_threshold(level: int) -> float:
-    return LIMITS.heldout_pass + (LIMITS.heldout_full - LIMITS.heldout_pass) * level / (LEVELS - 1)
+    return LIMITS.tape_pass + (LIMITS.tape_full - LIMITS.tape_pass) * level / (LEVELS - 1)
 
 
-@check("heldout_accuracy", points=LEVELS)
+@check("cnn_model", points=LEVELS)
 @pytest.mark.parametrize("level", range(LEVELS), ids=[f"{k + 1}-of-{LEVELS}" for k in range(LEVELS)])
-def test_heldout_accuracy(student, level):
-    """cnn_model's accuracy on hidden digits reaches this step between pass and full marks"""
+def test_final_cnn_model_on_hidden_digits(student, level):
+    """the final cnn_model (trained with GradientTape) reaches this step on hidden digits"""
     output = student.probe("cnn_model", DATA.hidden.images)
     predicted = predicted_classes(output, len(DATA.hidden.labels), "cnn_model")
     accuracy, report = accuracy_report(DATA.hidden.labels, predicted, "hidden digits")
     needed = level_threshold(level)
     if level == LEVELS - 1:  # once, with the last step: what every student should see
         note(f"cnn_model's {report}\n" + confusion_text(confusion(DATA.hidden.labels, predicted)))
+        caps_note(student)
     if accuracy >= needed:
         return
     steps = ", ".join(f"{level_threshold(k):.3f}" for k in range(LEVELS))
-    message = (f"cnn_model's {report}; step {level + 1} of {LEVELS} needs {needed:.3f} "
-               f"(steps: {steps})")
-    raise AssertionError(message)
-
-
-# --- test_acc ----------------------------------------------------------------------------
-
-@check("test_acc", points=2)
-def test_test_acc_is_measured(student):
-    """test_acc is cnn_model's accuracy on test_images"""
-    reported = number(student.value("test_acc"), "test_acc")
-    output = student.probe("cnn_model", DATA.test.images)
-    predicted = predicted_classes(output, len(DATA.test.labels), "cnn_model")
-    accuracy, report = accuracy_report(DATA.test.labels, predicted, "test images")
-    assert abs(reported - accuracy) <= TEST_ACC_TOLERANCE, (
-        f"test_acc is {reported:.4g}, but the grader measured cnn_model's {report} (tolerance "
-        f"{TEST_ACC_TOLERANCE}); set test_acc from cnn_model.evaluate(test_images, test_labels)")
+    raise AssertionError(f"cnn_model's {report}; step {level + 1} of {LEVELS} needs {needed:.3f} "
+                         f"(steps: {steps})")

@@ -1,21 +1,28 @@
 # build-cnn probes: run in the notebook's process after its last cell (instructor code).
 #
-# Each probe turns what the notebook defined (Keras models, a training function) into
-# plain data for checks.py: layer lists, output arrays, losses. Arguments are the hidden
-# inputs the checks send: images as uint8 (n, 28, 28) arrays, exactly as
-# `mnist.load_data()` returns them, and labels only of images the notebook has anyway
-# (never of the hidden evaluation split). Every probe prepares images as the lab does:
-# float32 in [0, 1], shape (n, 28, 28, 1).
+# Each probe turns what the notebook defined (Keras models, a loss history) into plain
+# data for checks.py: layer lists, output arrays, losses. Arguments are the hidden inputs
+# the checks send: images as uint8 (n, 28, 28) arrays, exactly as `mnist.load_data()`
+# returns them, and labels only of images the notebook has anyway (never of the hidden
+# evaluation split). Every probe prepares images as the lab does: float32 in [0, 1], shape
+# (n, 28, 28, 1).
 #
 # A probe's name is what a student reads when it fails ("build_cnn_model is not
 # implemented yet", "cnn_model raised NameError: ..."), so probes are named after the
 # notebook's own names. No answers here: this file is visible to the notebook's process.
 
+import sys
+
 import numpy as np
 
-#: Layers that neither change the shape nor hold weights; the checks may skip them.
-PASS_THROUGH = ("Dropout", "Activation", "ReLU", "Softmax", "LeakyReLU", "GaussianNoise",
-                "SpatialDropout2D")
+#: Layers that only apply an activation: their activation is identified by behaviour.
+ACTIVATION_LAYERS = ("Activation", "ReLU", "Softmax", "LeakyReLU", "ELU")
+#: Where the prelude keeps the models passed through fit and what evaluate returned.
+REGISTRY = "grader_build_cnn_registry"
+#: The evaluate() calls the grader measures (the last ones): the course makes two.
+MAX_EVALUATIONS = 6
+#: A fixed small input on which activations are told apart (see _activation_name).
+_PROBE_INPUT = np.array([[-2.0, -0.5, 0.0, 0.7, 3.0], [1.0, -1.0, 2.0, 0.1, -3.0]], np.float32)
 
 
 def build_fc_model(namespace, images):
@@ -29,45 +36,62 @@ def build_cnn_model(namespace, images):
 
 
 def cnn_model(namespace, images):
-    """The notebook's trained cnn_model's outputs (class probabilities) for ``images``."""
+    """The notebook's final cnn_model's outputs (class probabilities) for ``images``: in the
+    course, the model its last cell trained with GradientTape."""
     if "cnn_model" not in namespace:
         raise NameError("cnn_model is not defined (did the cell that builds it run without errors?)")
     return _outputs(_model(namespace["cnn_model"], "cnn_model"), _prepare(images))
 
 
-def train_step(namespace, images, labels, steps=5, seed=0):
-    """Run the notebook's train_step ``steps`` times on one fixed batch of a fresh model.
+def fitted_cnn(namespace, images):
+    """The last CNN the notebook trained with fit (found in the prelude's registry: the
+    course rebinds cnn_model later), on ``images``."""
+    fitted = [model for model in getattr(sys.modules.get(REGISTRY), "fitted", [])
+              if _convolutional(model)]
+    if not fitted:
+        raise LookupError("no CNN was trained with fit in this notebook (did "
+                          "`cnn_model.fit(train_images, train_labels, ...)` run without errors?)")
+    return _outputs(fitted[-1], _prepare(images))
 
-    The model is the grader's own small CNN (so a broken build_cnn_model cannot spoil this
-    probe), seeded; the optimizer is Adam(1e-3). Returns the model's outputs before the
-    first step and after the last, what each call returned, and which trainable
-    variables changed.
+
+def evaluations(namespace, images):
+    """What the notebook's evaluate() calls measured, and which of them gave test_acc.
+
+    For each of the last MAX_EVALUATIONS calls: the accuracy it returned (None without an
+    accuracy metric), whether its model has a convolution and was trained with fit, and
+    that model's outputs on ``images`` (so the grader can measure it). ``test_acc_index``
+    is the last call whose accuracy equals the notebook's test_acc (None: none does, or
+    test_acc is not defined).
     """
-    import keras
+    registry = sys.modules.get(REGISTRY)
+    fitted = list(getattr(registry, "fitted", []))
+    calls = list(getattr(registry, "evaluations", []))[-MAX_EVALUATIONS:]
+    x = _prepare(images)
+    found = [{"accuracy": _accuracy_of(returned), "convolutional": _convolutional(model),
+              "fitted": any(model is seen for seen in fitted), "outputs": _outputs(model, x)}
+             for model, returned in calls]
+    wanted = _as_float(namespace["test_acc"]) if "test_acc" in namespace else None
+    matches = [i for i, call in enumerate(found)
+               if wanted is not None and call["accuracy"] is not None and call["accuracy"] == wanted]
+    return {"evaluations": found, "test_acc_index": matches[-1] if matches else None}
 
-    step = _function(namespace, "train_step")
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential([
-        keras.Input(shape=(28, 28, 1)),
-        keras.layers.Conv2D(8, 3, activation="relu"),
-        keras.layers.MaxPooling2D(2, 2),
-        keras.layers.Flatten(),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
-    optimizer = keras.optimizers.Adam(learning_rate=1e-3)
-    x, y = _prepare(images), np.asarray(labels).astype(np.int64)
-    before_weights = [np.array(v) for v in model.trainable_variables]
-    before = np.asarray(model(x, training=False))
-    returned = []
-    for _ in range(steps):
-        loss = step(model, optimizer, x, y)
-        returned.append(None if loss is None else np.asarray(loss, dtype=np.float64))
-    after = np.asarray(model(x, training=False))
-    changed = [bool(not np.array_equal(w, np.array(v)))
-               for w, v in zip(before_weights, model.trainable_variables, strict=True)]
-    names = [str(v.path if hasattr(v, "path") else v.name) for v in model.trainable_variables]
-    return {"before": before, "after": after, "returned": returned, "changed": changed,
-            "variables": names}
+
+def loss_history(namespace):
+    """The values of the notebook's loss_history (mdl.util.LossHistory: its .get(); a plain
+    list or array of losses is accepted as it is)."""
+    if "loss_history" not in namespace:
+        raise NameError("loss_history is not defined (did the training cell run without errors?)")
+    value = namespace["loss_history"]
+    values = value.get() if callable(getattr(value, "get", None)) else value
+    return np.asarray([float(np.mean(np.asarray(v))) for v in values], dtype=np.float64)
+
+
+def grading_caps(namespace):
+    """What the grading profile shortened in this run (Model.fit epochs and batches, tqdm
+    loops), as sentences for the feedback."""
+    from grader.child import profile
+
+    return profile.caps()
 
 
 def fit_build_cnn_model(namespace, train_images, train_labels, eval_images, epochs=1,
@@ -80,6 +104,9 @@ def fit_build_cnn_model(namespace, train_images, train_labels, eval_images, epoc
     """
     import keras
 
+    registry = sys.modules.get(REGISTRY)
+    if registry is not None:
+        registry.recording = False  # the grader's training is not the notebook's
     keras.utils.set_random_seed(seed)
     model = _built(namespace, "build_cnn_model")
     x, y = _prepare(train_images), np.asarray(train_labels).astype(np.int64)
@@ -95,6 +122,36 @@ def fit_build_cnn_model(namespace, train_images, train_labels, eval_images, epoc
 
 
 # --- helpers -----------------------------------------------------------------------------
+
+def _accuracy_of(returned):
+    """The accuracy in what evaluate() returned: the last of [loss, ..., accuracy], or the
+    'accuracy' entry of a dict (return_dict=True); None when there is none."""
+    if isinstance(returned, dict):
+        return _as_float(returned.get("accuracy", returned.get("acc")))
+    if isinstance(returned, (list, tuple)) and len(returned) >= 2:
+        return _as_float(returned[-1])
+    return None
+
+
+def _as_float(value):
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return float(array) if array.shape == () else None
+
+
+def _convolutional(model):
+    return any(type(layer).__name__.startswith("Conv") for layer in _all_layers(model))
+
+
+def _all_layers(model):
+    """Every layer of a model, nested models' layers included."""
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _all_layers(layer)
+
 
 def _last_line(exc):
     """The message of a TensorFlow error without its graph trace: the last line that is
@@ -172,14 +229,40 @@ def _output_shapes(layers, x):
 
 def _describe(layer, shape):
     config = layer.get_config()
-    info = {"class": type(layer).__name__, "shape": shape, "params": int(layer.count_params())}
-    activation = getattr(layer, "activation", None)
-    if activation is not None:
-        info["activation"] = str(getattr(activation, "__name__", activation))
-    elif info["class"] in ("ReLU", "Softmax"):
-        info["activation"] = info["class"].lower()
+    kind = type(layer).__name__
+    info = {"class": kind, "shape": shape, "params": int(layer.count_params()),
+            "activation_layer": kind in ACTIVATION_LAYERS}
+    if kind in ACTIVATION_LAYERS:
+        info["activation"] = _activation_name(layer)
+    elif getattr(layer, "activation", None) is not None:
+        info["activation"] = _activation_name(layer.activation)
     for key in ("filters", "kernel_size", "strides", "padding", "pool_size", "units"):
         if key in config:
             value = config[key]
             info[key] = [int(v) for v in value] if isinstance(value, (list, tuple)) else value
     return info
+
+
+def _activation_name(function):
+    """Which activation ``function`` computes, told by behaviour, not by name: Keras 3
+    calls ``tf.nn.softmax`` "softmax_v2", and ``'softmax'``, ``tf.keras.activations.softmax``
+    and a ``Softmax()`` layer must all count alike. Applied to a fixed small input, the
+    result is compared with relu, softmax, sigmoid, tanh and the identity computed with
+    numpy; anything else is "other"."""
+    try:
+        got = np.asarray(function(_PROBE_INPUT), dtype=np.float64)
+    except Exception:  # noqa: BLE001 - an activation that cannot take this input
+        return "other"
+    x = _PROBE_INPUT.astype(np.float64)
+    shifted = np.exp(x - x.max(axis=-1, keepdims=True))
+    candidates = {
+        "linear": x,
+        "relu": np.maximum(x, 0.0),
+        "softmax": shifted / shifted.sum(axis=-1, keepdims=True),
+        "sigmoid": 1.0 / (1.0 + np.exp(-x)),
+        "tanh": np.tanh(x),
+    }
+    for name, expected in candidates.items():
+        if got.shape == expected.shape and np.allclose(got, expected, rtol=1e-4, atol=1e-5):
+            return name
+    return "other"
