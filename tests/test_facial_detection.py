@@ -1,10 +1,11 @@
-"""facial-detection: each example earns exactly its score; data, loader, release and the
-bias audit hold up.
+"""facial-detection: each example earns exactly its score, and so do the course's own 2023
+notebooks, unmodified and offline; data, loader, release and the bias audit hold up.
 
-One batch grades every example (TensorFlow in each child, about a minute a notebook that
-trains, on one core); `grader validate` is checked on the same batch's reference and untouched
-release (same conditions: full marks and zero), and runs for real with GRADER_SLOW_TESTS=1
-(it plans again: about two more minutes).
+One batch grades every example and, when the course's folder is present beside this
+repository (../shared/course/mit-2023-lab2), its Part 2 solution and template (TensorFlow in
+each child, capped training: under a minute a notebook that trains, on one core); `grader
+validate` is checked on the same batch's reference and untouched release (same conditions:
+full marks and zero), and runs for real with GRADER_SLOW_TESTS=1 (it plans again).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from grader.cli import main
+from grader.observations import Observations
 from grader.release import released_text
 from grader.spec import load_assignment
 from tests.conftest import REPO, by_question, grade_all
@@ -27,38 +29,53 @@ from tests.conftest import REPO, by_question, grade_all
 FOLDER = REPO / "assignments" / "facial-detection"
 EXAMPLES = FOLDER / "examples"
 REFERENCE = REPO / "reference" / "facial-detection.ipynb"
-FULL = {"standard_classifier_model": 3, "vae_loss": 3, "sampling": 4, "decoder": 2,
-        "ss_vae_loss": 3, "ss_vae_model": 4, "sample_probabilities": 3,
-        "standard_classifier_trained": 5, "ss_vae_trained": 4}
-MAX = sum(FULL.values())
+COURSE = REPO.parent / "shared" / "course" / "mit-2023-lab2"
+COURSE_SOLUTION = COURSE / "solutions" / "Part2_FaceDetection_Solution.ipynb"
+COURSE_TEMPLATE = COURSE / "Part2_FaceDetection.ipynb"
+needs_course = pytest.mark.skipif(
+    not COURSE_SOLUTION.is_file() or not COURSE_TEMPLATE.is_file(),
+    reason=f"the course's 2023 Lab 2 notebooks are not at {COURSE}")
+#: The course's questions (its TODOs) and the given classifier's report (0 points).
+COURSE_FULL = {"vae_loss": 3, "sampling": 4, "ss_vae_loss": 3, "ss_vae_model": 3,
+               "ss_vae_trained": 4, "standard_classifier_trained": 0}
+#: Ours adds the optional question, graded where the notebook defines its function.
+FULL = {**COURSE_FULL, "sample_probabilities": 3}
+MAX, COURSE_MAX = sum(FULL.values()), sum(COURSE_FULL.values())
 
 
-def expected(**lost: float) -> dict[str, float]:
-    return {q: round(points - lost.get(q, 0.0), 4) for q, points in FULL.items()}
+def expected(full: dict[str, float] = FULL, **lost: float) -> dict[str, float]:
+    return {q: round(points - lost.get(q, 0.0), 4) for q, points in full.items()}
 
 
 NOTHING = {q: 0.0 for q in FULL}
 EXPECTED = {
     "reference": expected(),
     "untouched": NOTHING,
-    # The course's own style: `latent_loss = # TODO` does not parse; nothing is defined.
-    "course-todos": NOTHING,
+    # The course's own style, `latent_loss = # TODO`, does not parse: none of the student's
+    # functions is defined. It has no section 8: the optional question leaves the grade.
+    "course-todos": {q: 0.0 for q in COURSE_FULL},
     # KL with the wrong sign: the kl and default cases of vae_loss fail, and so do the
-    # ss_vae_loss parts built on it; training the SS-VAE maximises the KL and diverges (NaN).
-    "kl-wrong-sign": expected(vae_loss=2, ss_vae_loss=2, ss_vae_trained=4),
+    # ss_vae_loss parts built on it; the training step is right for the loss it is given,
+    # but training the SS-VAE maximises the KL and diverges (NaN).
+    "kl-wrong-sign": expected(vae_loss=2, ss_vae_loss=2, ss_vae_trained=3),
     # z = z_mean + epsilon: right shape and mean, variance 1 instead of exp(logsigma).
     "sampling-ignores-logsigma": expected(sampling=2),
     # exp(logsigma) as the standard deviation: the variance is exp(2 logsigma).
     "sampling-exp-logsigma": expected(sampling=2),
     # The VAE term for every image: only total_loss differs (the message says why).
     "vae-term-for-non-faces": expected(ss_vae_loss=1),
-    # Last Conv2DTranspose with stride 1: 32x32 images; decode and call fail, the SS-VAE
-    # cannot train (the reconstruction's shape differs from the batch's).
-    "decoder-wrong-shape": expected(decoder=2, ss_vae_model=2, ss_vae_trained=4),
-    # Sigmoid on the classifier's output: no logits. The logits check fails; every output
-    # is above 0, so both trained models call every image a face (accuracy 0.5).
-    "sigmoid-on-logits": expected(standard_classifier_model=1, standard_classifier_trained=5,
-                                  ss_vae_trained=3),
+    # call decodes z_mean instead of a sample: a plain autoencoder, which still trains.
+    "call-decodes-the-mean": expected(ss_vae_model=1),
+    # The training step differentiates the classification loss only: the step check sees
+    # the decoder's variables get no gradient; the decoder never learns, so the
+    # reconstruction fails too, while the classification still does its job.
+    "gradient-of-classification-loss": expected(ss_vae_trained=2),
+}
+#: The course's notebooks: the solution loses the one point its (N, 1) x (N,) broadcast
+#: costs; the template earns nothing for what a student writes.
+COURSE_EXPECTED = {
+    "Part2_FaceDetection_Solution": expected(COURSE_FULL, ss_vae_loss=1),
+    "Part2_FaceDetection": {q: 0.0 for q in COURSE_FULL},
 }
 
 
@@ -70,23 +87,51 @@ def spec():
 @pytest.fixture(scope="module")
 def graded(spec, tmp_path_factory):
     out = tmp_path_factory.mktemp("facial-detection")
-    return grade_all(spec, [EXAMPLES], out, seed=7, jobs=2)
+    course = [COURSE_SOLUTION, COURSE_TEMPLATE] if COURSE_SOLUTION.is_file() else []
+    return grade_all(spec, [EXAMPLES, *course], out, seed=7, jobs=2), out
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_example_scores(graded, name):
-    assert by_question(graded[name]) == pytest.approx(EXPECTED[name], abs=1e-3)
-    assert graded[name].max_score == MAX
+    results, _ = graded
+    assert by_question(results[name]) == pytest.approx(EXPECTED[name], abs=1e-3)
+    assert results[name].max_score == sum(FULL[q] for q in EXPECTED[name])
 
 
 def test_all_examples_were_graded(graded):
-    assert sorted(graded) == sorted(EXPECTED)
+    results, _ = graded
+    assert sorted(set(results) - set(COURSE_EXPECTED)) == sorted(EXPECTED)
 
 
 def test_validate_conditions_hold_on_the_batch(graded):
     """What `grader validate` asks: the reference loses nothing, the release earns nothing."""
-    assert graded["reference"].score == MAX
-    assert graded["untouched"].score == 0
+    results, _ = graded
+    assert results["reference"].score == MAX
+    assert results["untouched"].score == 0
+
+
+@needs_course
+@pytest.mark.parametrize("name", sorted(COURSE_EXPECTED))
+def test_course_notebook_scores(graded, name):
+    results, _ = graded
+    assert by_question(results[name]) == pytest.approx(COURSE_EXPECTED[name], abs=1e-3)
+    assert results[name].max_score == COURSE_MAX
+
+
+@needs_course
+def test_course_solution_loses_its_point_for_the_broadcast(graded):
+    results, _ = graded
+    (total,) = messages(results["Part2_FaceDetection_Solution"], "ss_vae_loss", passed=False)
+    assert "(shape (N, 1)) times vae_loss (shape (N,)) broadcast to (N, N)" in total
+
+
+@needs_course
+def test_course_solution_runs_every_cell_offline(graded):
+    """No cell of the course's solution fails for want of data or of a package."""
+    _, out = graded
+    observations = Observations.load(out / "submissions" / "Part2_FaceDetection_Solution")
+    failed = [(c.index + 1, c.status, c.error) for c in observations.cells if c.status != "ok"]
+    assert not failed
 
 
 @pytest.mark.skipif(os.environ.get("GRADER_SLOW_TESTS") != "1",
@@ -103,9 +148,10 @@ def messages(result, question, passed=None):
 
 
 def test_bias_audit_is_in_the_feedback_with_real_figures(graded):
+    results, _ = graded
     for question, model in (("standard_classifier_trained", "standard_classifier"),
                             ("ss_vae_trained", "ss_vae")):
-        audits = [m for m in messages(graded["reference"], question, passed=True)
+        audits = [m for m in messages(results["reference"], question, passed=True)
                   if "bias audit" in m]
         assert len(audits) == 1, question
         audit = audits[0]
@@ -114,34 +160,44 @@ def test_bias_audit_is_in_the_feedback_with_real_figures(graded):
                       "dark skin, long hair"):
             assert group in audit
         assert "worst-group gap:" in audit and "skin-tone gap (light - dark):" in audit
-    ss_audit = [m for m in messages(graded["reference"], "ss_vae_trained") if "bias audit" in m]
+    ss_audit = [m for m in messages(results["reference"], "ss_vae_trained") if "bias audit" in m]
     assert "recon error" in ss_audit[0]
 
 
+def test_feedback_says_what_the_profile_capped(graded):
+    results, _ = graded
+    found = messages(results["reference"], "ss_vae_trained", passed=True)
+    assert any("Trained under the grading profile" in m and "(tqdm) stopped after" in m
+               for m in found)
+
+
 def test_bias_audit_charts_are_pngs_beside_results(graded):
-    charts = graded["reference"].attachments
+    results, _ = graded
+    charts = results["reference"].attachments
     assert set(charts) == {"bias-audit-standard_classifier.png", "bias-audit-ss_vae.png"}
     assert all(data.startswith(b"\x89PNG\r\n\x1a\n") for data in charts.values())
-    assert not graded["untouched"].attachments  # no trained model, no chart
+    assert set(results["untouched"].attachments) == {"bias-audit-standard_classifier.png"}
 
 
 def test_feedback_explains_the_wrong_examples(graded):
-    (total,) = messages(graded["vae-term-for-non-faces"], "ss_vae_loss", passed=False)
+    results, _ = graded
+    (total,) = messages(results["vae-term-for-non-faces"], "ss_vae_loss", passed=False)
     assert "counts for non-faces too" in total
-    variance = messages(graded["sampling-exp-logsigma"], "sampling", passed=False)
+    variance = messages(results["sampling-exp-logsigma"], "sampling", passed=False)
     assert any("exp(0.5 * z_logsigma)" in m for m in variance)
-    logits = messages(graded["sigmoid-on-logits"], "standard_classifier_model", passed=False)
-    assert any("applies sigmoid" in m and "logits" in m for m in logits)
-    everything = messages(graded["sigmoid-on-logits"], "standard_classifier_trained", passed=False)
-    assert any("calls everything a face" in m for m in everything)
-    decoder = messages(graded["decoder-wrong-shape"], "decoder", passed=False)
-    assert any("expected (3, 64, 64, 3)" in m for m in decoder)
+    (mean,) = messages(results["call-decodes-the-mean"], "ss_vae_model", passed=False)
+    assert "decoding of z_mean" in mean
+    step, recon = messages(results["gradient-of-classification-loss"], "ss_vae_trained",
+                           passed=False)
+    assert "applied gradients to 20 of the SS-VAE's 30 variables" in step
+    assert "gradient of the total SS-VAE loss" in recon
 
 
 def test_untouched_notebook_says_not_implemented(graded):
-    found = {c.message for c in graded["untouched"].checks}
+    results, _ = graded
+    found = {c.message for c in results["untouched"].checks}
     assert "sampling is not implemented yet (it raised NotImplementedError)" in found
-    assert any("standard_classifier" in m and "not" in m for m in found)
+    assert any("SS_VAE.decode is not implemented yet" in m for m in found)
 
 
 # --- fast checks: release, data, loader, no TensorFlow in the grader ---------------------
@@ -170,14 +226,7 @@ def test_course_todos_example_does_not_parse():
                 ast.parse(cell.source)
             except SyntaxError:
                 broken.append(cell.source.splitlines()[0])
-    assert len(broken) == 2
-
-
-def test_parameters_cell_is_tagged(spec):
-    from grader.notebook import read_code_cells
-
-    tagged = [c for c in read_code_cells(REFERENCE, 2**30) if "parameters" in c.tags]
-    assert len(tagged) == 1 and all(f"{name} = " in tagged[0].source for name in spec.parameters)
+    assert len(broken) == 4  # as in the course: its training-step TODOs parse, the rest do not
 
 
 def load_data_module():
@@ -219,11 +268,9 @@ def test_hidden_split_is_balanced_and_disjoint(monkeypatch):
     assert not rows(hidden.images) & rows(train.images)
 
 
-def test_course_loader_reads_the_provided_file(tmp_path, monkeypatch):
-    """The course's loader (from the reference notebook) on a small file in the course's
-    format: BGR flipped to RGB, [0, 1], half faces per batch."""
-    import nbformat
-
+def test_course_loader_reads_the_provided_file(tmp_path):
+    """The course's loader (the stand-in's copy of mitdeeplearning.lab2) on a small file in
+    the course's format: BGR flipped to RGB, [0, 1], half faces per batch."""
     data = load_data_module()
     split = data.generate(np.zeros(6, np.int8), np.zeros(6, np.int8), 6, np.random.default_rng(1))
     path = tmp_path / "train_face.h5"
@@ -231,13 +278,11 @@ def test_course_loader_reads_the_provided_file(tmp_path, monkeypatch):
     with h5py.File(path, "r") as handle:
         assert handle["images"].shape == (12, 64, 64, 3) and handle["images"].dtype == np.uint8
         assert handle["labels"].shape == (12, 1)
-    notebook = nbformat.read(str(REFERENCE), as_version=4)
-    (cell,) = [c.source for c in notebook.cells if "class TrainingDatasetLoader" in c.source]
-    source = cell.split("loader = TrainingDatasetLoader")[0]
-    source = source.split("path_to_training_data")[0] + "class" + source.split("\nclass", 1)[1]
-    namespace = {"np": np, "h5py": h5py}
-    exec(source, namespace)  # noqa: S102 - the reference's own loader class
-    loader = namespace["TrainingDatasetLoader"](str(path))
+    module_spec = importlib.util.spec_from_file_location(
+        "stand_in_lab2", REPO / "grader" / "stand_ins" / "mitdeeplearning" / "lab2.py")
+    lab2 = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(lab2)
+    loader = lab2.TrainingDatasetLoader(str(path))
     images, labels = loader.get_batch(4)
     assert images.shape == (4, 64, 64, 3) and images.dtype == np.float32
     assert labels.reshape(-1).tolist().count(1.0) == 2
@@ -245,6 +290,33 @@ def test_course_loader_reads_the_provided_file(tmp_path, monkeypatch):
     np.testing.assert_allclose(
         (split.images[index][..., ::-1] / 255.0).astype(np.float32),
         (loader.images[index][..., ::-1] / 255.0).astype(np.float32))
+
+
+def test_training_file_is_large_enough_for_the_course():
+    """The course draws get_batch(5000) (2,500 faces and 2,500 non-faces) and
+    get_batch(5000, only_faces=True), without replacement."""
+    data = load_data_module()
+    train = data.load().train
+    assert int((train.labels == 1).sum()) >= 5200 and int((train.labels == 0).sum()) >= 2700
+
+
+def test_generated_splits_are_cached_on_disk(tmp_path, monkeypatch):
+    """Generated once, written atomically (no temporary file left), reused afterwards."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    data = load_data_module()
+    calls = []
+
+    def build():
+        calls.append(1)
+        return data.generate(np.array([0, 1], np.int8), np.array([1, 0], np.int8), 2,
+                             np.random.default_rng(3))
+
+    first = data.cached("example", build)
+    second = data.cached("example", build)
+    assert len(calls) == 1 and np.array_equal(first.images, second.images)
+    assert np.array_equal(first.skin, second.skin)
+    (stored,) = (tmp_path / "grader").iterdir()
+    assert stored.name == f"facial-detection-example-{data.generator_key()}.npz"
 
 
 def test_real_file_is_used_when_configured(monkeypatch, tmp_path):
@@ -308,4 +380,4 @@ def test_the_course_package_works_offline(tmp_path):
                            spec.limits, detect(SANDBOX))
     assert [c.status for c in observations.cells] == ["ok", "ok"], observations.cells
     shapes = ReplayNamespace("student", observations.probes).value("shapes")
-    assert shapes == [[8, 64, 64, 3], [8, 1], [5, 5, 5, 5], [64, 64, 3], 0.5, 3200]
+    assert shapes == [[8, 64, 64, 3], [8, 1], [5, 5, 5, 5], [64, 64, 3], 0.5, 7900]

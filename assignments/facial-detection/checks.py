@@ -1,37 +1,45 @@
-"""Checks of facial-detection (31 points).
+"""Checks of facial-detection (17 points; 20 with the optional question).
 
-- standard_classifier_model (3): the four strided convolutions with batch normalisation,
-  Flatten, Dense(512) (1); logits out, no activation on the last Dense (1); output shape
-  (N, n_outputs) for n_outputs 1 and 5 (1).
+The questions follow the TODOs of the course's 2023 notebook, under its names; the code it
+gives (make_standard_classifier and its training loop, make_face_decoder_network,
+SS_VAE.encode and SS_VAE.predict) earns nothing.
+
 - vae_loss (3): differential against the reference on hidden tensors, one point each for
   kl_weight 0 (reconstruction term), kl_weight 1 (KL term) and the default 0.0005.
 - sampling (4): shape, and fresh draws (1); the mean of many draws (1); their variance (2).
   Statistical, never exact values: see SAMPLING_* below.
-- decoder (2): output (N, 64, 64, 3) (1); Dense, Reshape to 4x4, four upsamplings (1).
 - ss_vae_loss (3): vae_loss, classification_loss, total_loss, each against the reference on
-  hidden tensors (a batch of faces and non-faces).
-- ss_vae_model (4): encode, decode, call, predict of a fresh SS_VAE(latent_dim).
-- sample_probabilities (3): a distribution (1); rarer latent values get more weight (1); the
-  lab's histogram formula (1).
-- standard_classifier_trained (5): accuracy on the hidden balanced test set, four steps from
-  pass to full marks (4); the worst group's detection rate, and the non-faces' rejection
-  rate, reach a floor (1).
-- ss_vae_trained (4): accuracy, two steps (2); mean reconstruction error of hidden faces
-  below a threshold (1); the worst group's detection rate, and the non-faces' rejection
-  rate, reach a floor (1).
+  hidden tensors (a batch of faces and non-faces); the total's feedback recognises the usual
+  slips, among them the course's own (N, 1) x (N,) broadcast.
+- ss_vae_model (3): of a fresh SS_VAE: decode returns the decoder's images (1); calling the
+  model returns (y_logit, z_mean, z_logsigma, recon) of encode (1); recon is the decoding of
+  z = sampling(z_mean, z_logsigma) (1).
+- ss_vae_trained (4): the training step: on a fresh model, it applies the gradients of
+  ss_vae_loss_function's total loss to every variable (1); the trained ss_vae on the hidden
+  test set: accuracy, two steps (2); mean reconstruction error of hidden faces below a
+  threshold (1).
+  Its bias audit (per-group table, chart, worst group) is reported by a 0-point check.
+- standard_classifier_trained (0): the given classifier, trained by the given loop: its
+  accuracy and bias audit are reported, never scored (the lab sets out to show its bias).
+- sample_probabilities (3, optional: the DB-VAE's resampling, not in the 2023 lab): a
+  distribution (1); rarer latent values get more weight (1); the lab's histogram formula, with
+  the default bins and smoothing and with others (1).
+  Where the notebook does not define get_training_sample_probabilities, the question is left
+  out of the grade and of the maximum.
 
 Models never cross into the grader: the probes (probes.py) run in the notebook's process and
-return plain data (layer lists, logits, losses, samples, per-image reconstruction errors).
+return plain data (logits, losses, samples, images, per-image reconstruction errors).
 Accuracies, per-group rates, gaps and comparisons are computed here with numpy, from labels
 and group attributes that stay in this process. This module imports no TensorFlow.
 
 The bias audit. Both trained models are measured on the hidden split: HIDDEN_PER_GROUP faces
 in each of the four groups skin tone (light, dark) x hair (short, long), and as many
-non-faces. Every student sees, on the last accuracy step of each model (pass or fail), a
-table of the detection rate per group (faces predicted as faces), with a bar per group, the
-non-faces' accuracy, the gap between the best and the worst group and between the skin
-tones. The gap itself is reported, not graded: the lab's point is that a model trained on
-skewed data is biased; what is graded is that no group is left behind (WORST_GROUP_FLOOR).
+non-faces. Every student sees a table of the detection rate per group (faces predicted as
+faces), with a bar per group and a chart, the non-faces' accuracy, the gap between the best
+and the worst group and between the skin tones. The 2023 lab shows the bias and does not ask
+to reduce it, so the audit is reported and no point depends on it.
+
+Training is capped by the grading profile (prelude.py); the feedback says what was capped.
 """
 
 from __future__ import annotations
@@ -60,31 +68,28 @@ HAS_GROUPS = bool(np.all(FACE_SKIN >= 0)) and len(FACE_SKIN) > 0
 
 @dataclass(frozen=True)
 class Thresholds:
-    classifier_pass: float  # standard_classifier's accuracy for the first point
-    classifier_full: float  # ... for all points
-    ss_vae_pass: float
-    ss_vae_full: float
-    worst_group_floor_classifier: float  # detection rate every group must reach
-    worst_group_floor_ss_vae: float
+    ss_vae_pass: float  # ss_vae's accuracy on the hidden test set for the first point
+    ss_vae_full: float  # ... for both points
     recon_error: float  # ss_vae's mean absolute reconstruction error on hidden faces
+    audit_line: float  # the audit chart's red line, a detection rate to compare groups with
 
 
-#: Per dataset, for the grading profile in assignment.toml (4 epochs of 100 steps each).
-#: Measured on the synthetic default (benchmarks/facial_detection_time.py): the reference's
-#: standard_classifier reaches 0.97 on the hidden split (worst group 0.96), its ss_vae 0.92
-#: (worst group 0.88) with a reconstruction error of 0.06; an untrained ss_vae errs by 0.4.
+#: Per dataset, for the grading profile of prelude.py (tqdm loops cut at 60 steps: 120
+#: classifier steps, 360 SS-VAE steps). Measured on the synthetic default
+#: (benchmarks/facial_detection_time.py and the examples, seed 7): the ss_vae of the course's
+#: solution reaches an accuracy of 0.861 with a reconstruction error of 0.196, ours 0.869 and
+#: 0.20; variants that train (sampling, call or loss slips) 0.86-0.87 and 0.19-0.20. Broken
+#: training: an ss_vae whose decoder never learns errs by 0.49; an untrained one is at chance
+#: (0.5), a diverged one (NaN) at 0. The given standard_classifier reaches 0.73 (reported).
 #: Real data: not measured here (no offline copy); check with
 #: `GRADER_FACES=/path/train_face.h5 python benchmarks/facial_detection_time.py` first.
 THRESHOLDS = {
-    "synthetic": Thresholds(classifier_pass=0.80, classifier_full=0.93, ss_vae_pass=0.75,
-                            ss_vae_full=0.85, worst_group_floor_classifier=0.85,
-                            worst_group_floor_ss_vae=0.75, recon_error=0.30),
-    "real": Thresholds(classifier_pass=0.80, classifier_full=0.93, ss_vae_pass=0.75,
-                       ss_vae_full=0.85, worst_group_floor_classifier=0.85,
-                       worst_group_floor_ss_vae=0.75, recon_error=0.30),
+    "synthetic": Thresholds(ss_vae_pass=0.65, ss_vae_full=0.75, recon_error=0.30,
+                            audit_line=0.75),
+    "real": Thresholds(ss_vae_pass=0.65, ss_vae_full=0.75, recon_error=0.30,
+                       audit_line=0.75),
 }
 LIMITS = THRESHOLDS[SOURCE]
-CLASSIFIER_LEVELS = 4
 SS_VAE_LEVELS = 2
 
 #: sampling: K distinct (mean, log-variance) rows, each repeated REPEATS times, LATENT wide.
@@ -101,17 +106,6 @@ LATENT = 32
 
 
 # --- helpers -----------------------------------------------------------------------------
-
-def layers_text(summary: dict) -> str:
-    """``Conv2D 32x32x12 (relu) -> ... (N parameters)`` for feedback."""
-    parts = []
-    for layer in summary["layers"]:
-        shape = "x".join(str(d) for d in layer["shape"]) if layer["shape"] else "?"
-        activation = layer.get("activation")
-        shown = f" ({activation})" if activation and activation != "linear" else ""
-        parts.append(f"{layer['class']} {shape}{shown}")
-    return " -> ".join(parts) + f" ({summary['params']:,} parameters)"
-
 
 def noise_images(rng: np.random.Generator, n: int) -> np.ndarray:
     return rng.integers(0, 256, size=(n, *IMAGE_SHAPE), dtype=np.uint8)
@@ -181,63 +175,6 @@ def audit_text(model: str, face_logits: np.ndarray, non_face_logits: np.ndarray,
 
 def accuracy(face_logits: np.ndarray, non_face_logits: np.ndarray) -> float:
     return float(np.r_[face_logits > 0, non_face_logits <= 0].mean())
-
-
-# --- make_standard_classifier ------------------------------------------------------------
-
-CONV_FILTERS = [12, 24, 48, 72]
-CONV_SPATIAL = [32, 16, 8, 4]
-NORMALISING = {"BatchNormalization", "Dropout", "Activation", "ReLU", "LeakyReLU"}
-
-
-@check("standard_classifier_model", points=1)
-def test_classifier_layers(student, rng):
-    """make_standard_classifier: four strided Conv2D with BatchNorm, Flatten, Dense(512), Dense"""
-    summary = student.probe("make_standard_classifier", noise_images(rng, 4), 1)
-    layers = summary["layers"]
-    convs = [layer for layer in layers if layer["class"] == "Conv2D"]
-    text = layers_text(summary)
-    assert len(convs) == 4, f"expected 4 Conv2D layers, got {len(convs)}: {text}"
-    spatial = [layer["shape"][0] if layer["shape"] else None for layer in convs]
-    filters = [layer.get("filters") for layer in convs]
-    assert spatial == CONV_SPATIAL and filters == CONV_FILTERS, (
-        "expected Conv2D layers with 12, 24, 48, 72 filters, strides 2 and padding 'same' "
-        f"(feature maps 32x32, 16x16, 8x8, 4x4); got {text}")
-    assert all(layer.get("activation") == "relu" for layer in convs), (
-        f"the convolutions need activation='relu': {text}")
-    kinds = [layer["class"] for layer in layers]
-    assert kinds.count("BatchNormalization") >= 4, (
-        f"expected a BatchNormalization after each convolution: {text}")
-    dense = [layer for layer in layers if layer["class"] == "Dense"]
-    assert "Flatten" in kinds and len(dense) == 2 and dense[0].get("units") == 512, (
-        f"expected Flatten, Dense(512, relu), Dense(n_outputs) after the convolutions: {text}")
-
-
-@check("standard_classifier_model", points=1)
-def test_classifier_returns_logits(student, rng):
-    """make_standard_classifier: the last Dense has no activation (logits)"""
-    summary = student.probe("make_standard_classifier", noise_images(rng, 4), 1)
-    layers = summary["layers"]
-    last = next((i for i in range(len(layers) - 1, -1, -1) if layers[i]["class"] == "Dense"), None)
-    assert last is not None, f"no Dense layer: {layers_text(summary)}"
-    after = [layer.get("activation") or layer["class"].lower() for layer in layers[last + 1:]
-             if layer["class"] not in ("Dropout",)]
-    activation = layers[last].get("activation", "linear")
-    assert activation == "linear" and not after, (
-        f"the last layer applies {activation if activation != 'linear' else after[0]}: the model "
-        "must return logits (Dense(n_outputs, activation=None)); the loss "
-        "sigmoid_cross_entropy_with_logits applies the sigmoid itself")
-
-
-@check("standard_classifier_model", points=1)
-@pytest.mark.parametrize("n_outputs", [1, 5], ids=["1-output", "5-outputs"])
-def test_classifier_output_shape(student, rng, n_outputs):
-    """make_standard_classifier(n_outputs) maps (N, 64, 64, 3) to (N, n_outputs)"""
-    summary = student.probe("make_standard_classifier", noise_images(rng, 3), n_outputs)
-    output = as_array(summary["output"], f"make_standard_classifier({n_outputs})")
-    assert output.shape == (3, n_outputs), (
-        f"for 3 images, make_standard_classifier({n_outputs}) returned shape {output.shape}; "
-        f"expected (3, {n_outputs}): {layers_text(summary)}")
 
 
 # --- vae_loss_function -------------------------------------------------------------------
@@ -324,37 +261,6 @@ def test_sampling_variance(student, rng):
             "deviation is exp(0.5 * z_logsigma)")
 
 
-# --- make_face_decoder_network -----------------------------------------------------------
-
-@check("decoder", points=1)
-def test_decoder_output_shape(student, rng):
-    """make_face_decoder_network maps latent vectors (N, 32) to images (N, 64, 64, 3)"""
-    latent = rng.normal(size=(3, LATENT)).astype(np.float32)
-    summary = student.probe("make_face_decoder_network", latent)
-    output = as_array(summary["output"], "make_face_decoder_network()")
-    assert output.shape == (3, *IMAGE_SHAPE), (
-        f"for 3 latent vectors of {LATENT} values the decoder returned shape {output.shape}; "
-        f"expected (3, 64, 64, 3): {layers_text(summary)}")
-
-
-@check("decoder", points=1)
-def test_decoder_layers(student, rng):
-    """make_face_decoder_network: Dense, Reshape to 4x4x72, Conv2DTranspose up to 8, 16, 32, 64"""
-    latent = rng.normal(size=(2, LATENT)).astype(np.float32)
-    summary = student.probe("make_face_decoder_network", latent)
-    layers = summary["layers"]
-    text = layers_text(summary)
-    kinds = [layer["class"] for layer in layers]
-    assert kinds[:2] == ["Dense", "Reshape"], f"expected Dense then Reshape first: {text}"
-    assert layers[1]["shape"] == [4, 4, 72], f"expected Reshape to 4x4x72: {text}"
-    ups = [layer for layer in layers if layer["class"] == "Conv2DTranspose"]
-    sizes = [layer["shape"][0] if layer["shape"] else None for layer in ups]
-    filters = [layer.get("filters") for layer in ups]
-    assert sizes == [8, 16, 32, 64] and filters == [48, 24, 12, 3], (
-        "expected four Conv2DTranspose layers with 48, 24, 12, 3 filters, strides 2 and padding "
-        f"'same' (8x8, 16x16, 32x32, 64x64): {text}")
-
-
 # --- ss_vae_loss_function ----------------------------------------------------------------
 
 def ss_vae_inputs(rng: np.random.Generator) -> tuple[np.ndarray, ...]:
@@ -422,13 +328,23 @@ def test_ss_vae_loss_total(student, reference, rng):
         + (f": {reason}" if reason else ""))
 
 
-# --- SS_VAE ------------------------------------------------------------------------------
+# --- SS_VAE: decode and call ---------------------------------------------------------------
 
 SS_VAE_LATENT = 8
 
 
 def ss_vae_run(student, rng) -> dict:
-    return student.probe("SS_VAE", noise_images(rng, 4), SS_VAE_LATENT, seed=0)
+    """What a fresh SS_VAE(SS_VAE_LATENT) does with 4 hidden images and 4 latent vectors."""
+    z = rng.normal(size=(4, SS_VAE_LATENT)).astype(np.float32)
+    return student.probe("SS_VAE", noise_images(rng, 4), z, SS_VAE_LATENT, seed=0)
+
+
+def answered(run: dict, key: str):
+    """One part of the SS_VAE probe, or a failure with the error it reported."""
+    part = run[key]
+    if isinstance(part, dict) and "error" in part:
+        raise AssertionError(part["error"])
+    return part
 
 
 def shapes(parts: list) -> list:
@@ -436,54 +352,55 @@ def shapes(parts: list) -> list:
 
 
 @check("ss_vae_model", points=1)
-def test_ss_vae_encode(student, rng):
-    """SS_VAE.encode returns y_logit (N, 1), z_mean and z_logsigma (N, latent_dim)"""
-    run = ss_vae_run(student, rng)
-    want = [(4, 1), (4, SS_VAE_LATENT), (4, SS_VAE_LATENT)]
-    got = shapes(run["encode"])
-    assert got == want, (f"SS_VAE({SS_VAE_LATENT}).encode(4 images) returned shapes {got}; "
-                         f"expected {want}: (y_logit, z_mean, z_logsigma)")
-
-
-@check("ss_vae_model", points=1)
 def test_ss_vae_decode(student, rng):
-    """SS_VAE.decode returns images (N, 64, 64, 3)"""
+    """SS_VAE.decode returns the decoder's reconstruction (N, 64, 64, 3)"""
     run = ss_vae_run(student, rng)
-    got = shapes([run["decode"]])[0]
-    assert got == (4, *IMAGE_SHAPE), (f"SS_VAE({SS_VAE_LATENT}).decode(4 latent vectors) returned "
-                                       f"shape {got}; expected (4, 64, 64, 3)")
+    got = as_array(answered(run, "decode"), f"SS_VAE({SS_VAE_LATENT}).decode(4 latent vectors)")
+    assert got.shape == (4, *IMAGE_SHAPE), (
+        f"SS_VAE({SS_VAE_LATENT}).decode(4 latent vectors) returned shape {got.shape}; expected "
+        "(4, 64, 64, 3): the images self.decoder makes of z")
+    assert_close(got, run["decoder"], f"SS_VAE({SS_VAE_LATENT}).decode(4 latent vectors) "
+                 "compared with self.decoder(z)", rtol=1e-4, atol=1e-5)
 
 
 @check("ss_vae_model", points=1)
 def test_ss_vae_call(student, rng):
-    """SS_VAE is a keras.Model; calling it returns (y_logit, z_mean, z_logsigma, recon)"""
+    """calling SS_VAE returns (y_logit, z_mean, z_logsigma, recon) with encode's first three"""
     run = ss_vae_run(student, rng)
     assert run["is_model"], "SS_VAE must subclass tf.keras.Model"
-    got = shapes(run["call"])
+    call = answered(run, "call")
+    got = shapes(call)
     want = [(4, 1), (4, SS_VAE_LATENT), (4, SS_VAE_LATENT), (4, *IMAGE_SHAPE)]
     assert got == want, (f"SS_VAE({SS_VAE_LATENT})(4 images) returned shapes {got}; expected "
                          f"{want}: (y_logit, z_mean, z_logsigma, recon)")
     for index, name in enumerate(("y_logit", "z_mean", "z_logsigma")):
-        assert np.allclose(run["call"][index], run["encode"][index], rtol=1e-4, atol=1e-5), (
+        assert np.allclose(call[index], run["encode"][index], rtol=1e-4, atol=1e-5), (
             f"the {name} that calling the model returns differs from encode's: call should "
-            "encode once, sample z with sampling(z_mean, z_logsigma), then decode z")
+            "encode x once and return encode's y_logit, z_mean and z_logsigma")
 
 
 @check("ss_vae_model", points=1)
-def test_ss_vae_predict(student, rng):
-    """SS_VAE.predict returns the face logit y_logit of encode"""
+def test_ss_vae_call_samples(student, rng):
+    """calling SS_VAE decodes a sample z = sampling(z_mean, z_logsigma), not z_mean"""
     run = ss_vae_run(student, rng)
-    got = as_array(run["predict"], f"SS_VAE({SS_VAE_LATENT}).predict")
-    assert got.shape == (4, 1), f"predict(4 images) returned shape {got.shape}; expected (4, 1)"
-    encoded = np.asarray(run["encode"][0]) if run["encode"] else None
-    assert encoded is not None and np.allclose(got, encoded, rtol=1e-4, atol=1e-5), (
-        "predict(x) differs from the y_logit of encode(x); it should return that logit")
+    parts = answered(run, "call")
+    assert len(parts) == 4 and np.shape(parts[3]) == (4, *IMAGE_SHAPE), (
+        f"SS_VAE({SS_VAE_LATENT})(4 images) returned shapes {shapes(parts)}; expected its last "
+        "value to be the reconstruction, (4, 64, 64, 3)")
+    recon = np.asarray(parts[3], dtype=np.float64)
+    if np.allclose(recon, run["decoded_mean"], rtol=1e-4, atol=1e-5):
+        raise AssertionError("the reconstruction is the decoding of z_mean: call should sample "
+                             "z = sampling(z_mean, z_logsigma) and decode that z")
+    assert np.allclose(recon, answered(run, "decoded_sample"), rtol=1e-4, atol=1e-5), (
+        "the reconstruction is not the decoding of z = sampling(z_mean, z_logsigma) (with "
+        "encode's z_mean and z_logsigma, in that order): call should sample z with the "
+        "notebook's sampling function, then return self.decode(z)")
 
 
 # --- get_training_sample_probabilities ---------------------------------------------------
 
-def probabilities_of(proxy, mu: np.ndarray, what: str) -> np.ndarray:
-    return as_array(proxy.get_training_sample_probabilities(mu), what).astype(np.float64)
+def probabilities_of(proxy, mu: np.ndarray, what: str, **options: float) -> np.ndarray:
+    return as_array(proxy.get_training_sample_probabilities(mu, **options), what).astype(np.float64)
 
 
 @check("sample_probabilities", points=1)
@@ -512,14 +429,17 @@ def test_sample_probabilities_favour_rare(student, rng):
 
 
 @check("sample_probabilities", points=1)
-def test_sample_probabilities_formula(student, reference, rng):
+@pytest.mark.parametrize("options", [{}, {"bins": 7, "smoothing_fac": 0.01}],
+                         ids=["defaults", "bins-7-smoothing-0.01"])
+def test_sample_probabilities_formula(student, reference, rng, options):
     """get_training_sample_probabilities follows the lab's smoothed-histogram formula"""
     mu = np.concatenate([rng.normal(0, 1, size=(250, 5)),
                          rng.normal(2.5, 0.5, size=(30, 5))]) * rng.uniform(0.3, 3, size=5)
-    expected = probabilities_of(reference, mu, "reference")
-    got = probabilities_of(student, mu, "get_training_sample_probabilities(280x5 mu)")
-    assert_close(got, expected, "get_training_sample_probabilities(280x5 mu)", rtol=1e-5,
-                 atol=1e-9)
+    shown = ", ".join(f"{key}={value:g}" for key, value in options.items())
+    what = f"get_training_sample_probabilities(280x5 mu{', ' + shown if shown else ''})"
+    expected = probabilities_of(reference, mu, "reference", **options)
+    got = probabilities_of(student, mu, what, **options)
+    assert_close(got, expected, what, rtol=1e-5, atol=1e-9)
 
 
 # --- trained models on the hidden test set -----------------------------------------------
@@ -541,6 +461,14 @@ def ss_vae_outputs(student) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return face_logits, other_logits, errors
 
 
+def note_profile(student) -> None:
+    """Say what the grading profile capped in this notebook's run (training loops)."""
+    caps = student.probe("grading_profile")
+    if isinstance(caps, list) and caps:
+        note("Trained under the grading profile, shorter than the notebook asks: "
+             + "; ".join(str(cap) for cap in caps) + ". The thresholds are set for this run.")
+
+
 def graded_level(name: str, measured: float, level: int, levels: int, low: float,
                  high: float, report: str) -> None:
     needed = level_threshold(level, levels, low, high)
@@ -551,41 +479,44 @@ def graded_level(name: str, measured: float, level: int, levels: int, low: float
                          f"{level + 1} of {levels} needs {needed:.3f} (steps: {steps})\n{report}")
 
 
-@check("standard_classifier_trained", points=CLASSIFIER_LEVELS)
-@pytest.mark.parametrize("level", range(CLASSIFIER_LEVELS),
-                         ids=[f"{k + 1}-of-{CLASSIFIER_LEVELS}" for k in range(CLASSIFIER_LEVELS)])
-def test_classifier_accuracy(student, level):
-    """standard_classifier's accuracy on hidden faces and non-faces reaches this step"""
+@check("standard_classifier_trained", points=0)
+def test_classifier_audit(student):
+    """standard_classifier (given code): accuracy and bias audit on hidden faces (reported)
+
+    Worth 0 points: the classifier and its training are given; this check fails only when the
+    trained model cannot be measured, and its notes show every student the audit."""
+    note_profile(student)
     faces, others = classifier_logits(student)
-    report = audit_text("standard_classifier", faces, others)
-    if level == CLASSIFIER_LEVELS - 1:  # once: the audit every student sees
-        note(report)
-        attach_chart("standard_classifier", faces, LIMITS.worst_group_floor_classifier)
-    graded_level("standard_classifier", accuracy(faces, others), level, CLASSIFIER_LEVELS,
-                 LIMITS.classifier_pass, LIMITS.classifier_full, "" if level else report)
+    note(audit_text("standard_classifier", faces, others))
+    attach_chart("standard_classifier", faces, LIMITS.audit_line)
 
 
-def worst_group(face_logits: np.ndarray, non_face_logits: np.ndarray, model: str,
-                floor: float) -> None:
-    rejected = float(np.mean(non_face_logits <= 0))
-    assert rejected >= floor, (
-        f"{model} rejects only {rejected:.3f} of the hidden non-faces (needs {floor:.2f}); a "
-        "model that calls everything a face detects every group without telling faces apart")
-    if not HAS_GROUPS:
-        note("this dataset records no groups: only the non-faces were checked")
-        return
-    rows = group_rates(face_logits)
-    group, count, rate = min(rows, key=lambda row: row[2])
-    assert rate >= floor, (
-        f"{model} detects only {rate:.3f} of the {count} hidden faces with {group} (every group "
-        f"needs {floor:.2f}); the training data under-represents some groups: see the bias audit")
-
-
-@check("standard_classifier_trained", points=1)
-def test_classifier_worst_group(student):
-    """standard_classifier detects faces of every skin tone and hair group (and rejects non-faces)"""
-    faces, others = classifier_logits(student)
-    worst_group(faces, others, "standard_classifier", LIMITS.worst_group_floor_classifier)
+@check("ss_vae_trained", points=1)
+def test_ss_vae_train_step(student, rng):
+    """ss_vae_train_step applies the gradients of ss_vae_loss_function's total loss"""
+    images = noise_images(rng, 8)
+    labels = rng.permutation(np.array([1, 1, 1, 1, 0, 0, 0, 0], dtype=np.float32))
+    got = student.probe("ss_vae_train_step", images, labels, SS_VAE_LATENT, seed=0)
+    applied, expected = got["applied"], got["expected"]
+    what = "ss_vae_train_step on a fresh SS_VAE and a batch of 4 faces and 4 non-faces"
+    assert got["calls"] >= 1 and any(g is not None for g in applied), (
+        f"{what} applied no gradients to the model's variables")
+    missing = sum(1 for a, e in zip(applied, expected, strict=True) if a is None and e is not None)
+    assert not missing, (
+        f"{what} applied gradients to {len(applied) - missing} of the SS-VAE's {len(applied)} "
+        "variables: take the gradient of the total loss (the first value ss_vae_loss_function "
+        "returns), which reaches the encoder and the decoder, with respect to "
+        "ss_vae.trainable_variables")
+    for a, e in zip(applied, expected, strict=True):
+        if e is None:
+            continue
+        scale = float(np.max(np.abs(e))) or 1.0
+        # The same computation on the same model and sample: equal but for float rounding
+        # (a KL term of mu and logsigma swapped moves the gradients by 1e-3 of their scale).
+        assert np.shape(a) == np.shape(e) and np.allclose(a, e, rtol=1e-5, atol=1e-5 * scale), (
+            f"{what}: the gradients it applies are not those of the total loss of "
+            "ss_vae_loss_function(x, x_recon, y, y_logit, z_mean, z_logsigma), with the "
+            "model's outputs in that order, with respect to ss_vae.trainable_variables")
 
 
 @check("ss_vae_trained", points=SS_VAE_LEVELS)
@@ -595,9 +526,8 @@ def test_ss_vae_accuracy(student, level):
     """ss_vae's face classification on the hidden test set reaches this step"""
     faces, others, errors = ss_vae_outputs(student)
     report = audit_text("ss_vae", faces, others, {"recon error": errors})
-    if level == SS_VAE_LEVELS - 1:
-        note(report)
-        attach_chart("ss_vae", faces, LIMITS.worst_group_floor_ss_vae)
+    if level == SS_VAE_LEVELS - 1:  # once: what was capped, for every student
+        note_profile(student)
     graded_level("ss_vae", accuracy(faces, others), level, SS_VAE_LEVELS, LIMITS.ss_vae_pass,
                  LIMITS.ss_vae_full, "" if level else report)
 
@@ -608,27 +538,33 @@ def test_ss_vae_reconstruction(student):
     _, _, errors = ss_vae_outputs(student)
     error = float(errors.mean())
     note(f"ss_vae's mean absolute reconstruction error on {len(errors)} hidden faces: {error:.4f}")
-    assert error <= LIMITS.recon_error, (
+    assert np.isfinite(error) and error <= LIMITS.recon_error, (
         f"ss_vae reconstructs the hidden faces with a mean absolute pixel error of {error:.4f} "
-        f"(pixels in [0, 1]); it needs at most {LIMITS.recon_error}")
+        f"(pixels in [0, 1]); it needs at most {LIMITS.recon_error}: the training step should "
+        "take the gradient of the total SS-VAE loss with respect to ss_vae.trainable_variables")
 
 
-@check("ss_vae_trained", points=1)
-def test_ss_vae_worst_group(student):
-    """ss_vae detects faces of every skin tone and hair group (and rejects non-faces)"""
-    faces, others, _ = ss_vae_outputs(student)
-    worst_group(faces, others, "ss_vae", LIMITS.worst_group_floor_ss_vae)
+@check("ss_vae_trained", points=0)
+def test_ss_vae_audit(student):
+    """ss_vae: bias audit on hidden faces (reported)
+
+    Worth 0 points: the 2023 lab shows the bias and does not ask to reduce it."""
+    faces, others, errors = ss_vae_outputs(student)
+    note(audit_text("ss_vae", faces, others, {"recon error": errors}))
+    attach_chart("ss_vae", faces, LIMITS.audit_line)
 
 
 # --- the audit as a picture (used outside grading: benchmarks/facial_detection_time.py) ----
 
-def attach_chart(model: str, face_logits: np.ndarray, floor: float) -> None:
-    """The audit as a bar chart PNG beside results.json: detection rate per group."""
+def attach_chart(model: str, face_logits: np.ndarray, line: float) -> None:
+    """The audit as a bar chart PNG beside results.json: detection rate per group, with a red
+    line at ``line`` to compare them with (not a threshold: no point depends on the audit)."""
     if HAS_GROUPS:
         rates = [rate for _, _, rate in group_rates(face_logits)]
-        attach(f"bias-audit-{model}.png", FACES.png_bytes(audit_chart([rates], [floor])))
+        attach(f"bias-audit-{model}.png", FACES.png_bytes(audit_chart([rates], [line])))
         note(f"bar chart: bias-audit-{model}.png (groups left to right: "
-             f"{', '.join(name for name, _, _ in group_rates(face_logits))}; red line: the floor)")
+             f"{', '.join(name for name, _, _ in group_rates(face_logits))}; red line: a "
+             f"detection rate of {line:.2f}, for comparison)")
 
 
 def audit_chart(panels: list[list[float]], floors: list[float], height: int = 160) -> np.ndarray:
@@ -637,7 +573,7 @@ def audit_chart(panels: list[list[float]], floors: list[float], height: int = 16
     One panel per model (left to right: standard_classifier, ss_vae), four bars per panel in
     the order of ``FACES.GROUPS`` (light/short, light/long, dark/short, dark/long; light tones
     pale, dark tones deep, long hair hatched), a grey line at each 10%, a red line at the
-    panel's floor. No text: the table in the feedback carries the figures."""
+    panel's comparison line. No text: the table in the feedback carries the figures."""
     bar, gap, pad = 28, 10, 16
     width_panel = 4 * bar + 3 * gap + 2 * pad
     image = np.full((height + 2 * pad, len(panels) * width_panel, 3), 255, np.uint8)

@@ -1,7 +1,7 @@
 # facial-detection probes: run in the notebook's process after its last cell (instructor code).
 #
 # Each probe turns what the notebook defined (Keras models, TensorFlow functions) into plain
-# data for checks.py: layer lists, output arrays, losses, samples. Images arrive as uint8
+# data for checks.py: output arrays, losses, samples, images. Images arrive as uint8
 # (n, 64, 64, 3) arrays with BGR channels, exactly as train_face.h5 stores them, and are
 # prepared as the course's loader prepares a batch: channels flipped to RGB, float32 in
 # [0, 1]. Labels of hidden images never come here.
@@ -16,24 +16,11 @@ import numpy as np
 CHUNK = 100
 
 
-def make_standard_classifier(namespace, images, n_outputs=1):
-    """Summary of make_standard_classifier(n_outputs): layers, output, parameter count."""
-    import keras
+def grading_profile(namespace):
+    """What the grading profile (prelude.py) capped in this run, one sentence each."""
+    from grader.child import profile
 
-    keras.utils.set_random_seed(0)
-    build = _function(namespace, "make_standard_classifier")
-    model = _model(build(n_outputs), f"make_standard_classifier({n_outputs})")
-    return _summary(model, _prepare(images))
-
-
-def make_face_decoder_network(namespace, latent):
-    """Summary of make_face_decoder_network(): layers, output, parameter count."""
-    import keras
-
-    keras.utils.set_random_seed(0)
-    model = _model(_function(namespace, "make_face_decoder_network")(),
-                   "make_face_decoder_network()")
-    return _summary(model, np.asarray(latent, dtype=np.float32))
+    return profile.caps()
 
 
 def vae_loss_function(namespace, x, x_recon, mu, logsigma, kl_weight=None):
@@ -72,25 +59,86 @@ def sampling(namespace, z_mean, z_logsigma, seed=0):
     return _array(z)
 
 
-def SS_VAE(namespace, images, latent_dim, seed=0):
-    """A fresh SS_VAE(latent_dim), seeded: what encode, decode, call and predict return for
-    ``images`` (decode on the encoder's means)."""
+def SS_VAE(namespace, images, z, latent_dim, seed=0):
+    """A fresh SS_VAE(latent_dim), seeded: what encode (given code), decode and calling the
+    model return for ``images`` and the latent vectors ``z``, beside what they should give:
+    the decoder's own images of ``z``, the decoding of encode's z_mean, and the decoding of
+    sampling(z_mean, z_logsigma) drawn with the same seed as the call."""
     import keras
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
-    cls = _function(namespace, "SS_VAE")
-    model = cls(latent_dim)
+    model = _function(namespace, "SS_VAE")(latent_dim)
     x = tf.constant(_prepare(images))
+    z = tf.constant(np.asarray(z, dtype=np.float32))
     out = {"is_model": isinstance(model, keras.Model)}
     out["encode"] = _parts(model.encode(x))
-    means = out["encode"][1] if len(out["encode"]) > 1 else None
-    z = np.asarray(means if isinstance(means, np.ndarray) and means.ndim == 2
-                   else np.zeros((len(images), latent_dim)), dtype=np.float32)
-    out["decode"] = _array(model.decode(tf.constant(z)))
-    out["call"] = _parts(model(x))
-    out["predict"] = _array(model.predict(x))
+    y_logit, z_mean, z_logsigma = model.encode(x)  # given code: the reference's split
+    out["decoder"] = _array(model.decoder(z))
+    out["decoded_mean"] = _array(model.decoder(z_mean))
+    out["decode"] = _attempt("SS_VAE.decode", lambda: _array(model.decode(z)))
+    keras.utils.set_random_seed(seed + 1)
+    out["call"] = _attempt("calling SS_VAE", lambda: _parts(model(x)))
+    keras.utils.set_random_seed(seed + 1)
+    out["decoded_sample"] = _attempt("sampling", lambda: _array(
+        model.decoder(_function(namespace, "sampling")(z_mean, z_logsigma))))
     return out
+
+
+def ss_vae_train_step(namespace, images, labels, latent_dim, seed=0):
+    """The gradients the notebook's training step applies, for one batch, to a fresh
+    SS_VAE(latent_dim), beside those of the total loss of the notebook's own
+    ss_vae_loss_function on that model's outputs (same seed: the same sample z).
+
+    The step is called undecorated (``python_function`` of a tf.function, run eagerly) with
+    its globals ``ss_vae`` and ``optimizer`` swapped for the fresh model and a recorder of
+    ``apply_gradients``, then restored: the trained ss_vae is left as it was."""
+    import keras
+    import tensorflow as tf
+
+    step = _function(namespace, "ss_vae_train_step")
+    step = getattr(step, "python_function", step)
+    scope = getattr(step, "__globals__", namespace)
+    keras.utils.set_random_seed(seed)
+    model = _function(namespace, "SS_VAE")(latent_dim)
+    x = tf.constant(_prepare(images))
+    y = tf.constant(np.asarray(labels, dtype=np.float32).reshape(-1, 1))
+    model(x)  # builds its variables before any tape watches them
+    recorder = _Recorder()
+    saved = {name: scope[name] for name in ("ss_vae", "optimizer") if name in scope}
+    try:
+        scope["ss_vae"], scope["optimizer"] = model, recorder
+        keras.utils.set_random_seed(seed + 1)
+        step(x, y)
+    finally:
+        for name in ("ss_vae", "optimizer"):
+            scope.pop(name, None)
+        scope.update(saved)
+    keras.utils.set_random_seed(seed + 1)
+    with tf.GradientTape() as tape:
+        y_logit, z_mean, z_logsigma, x_recon = model(x)
+        total = _function(namespace, "ss_vae_loss_function")(
+            x, x_recon, y, y_logit, z_mean, z_logsigma)[0]
+    variables = model.trainable_variables
+    expected = tape.gradient(total, variables)
+    position = {id(variable): index for index, variable in enumerate(variables)}
+    applied = [None] * len(variables)
+    for gradient, variable in recorder.pairs:
+        if id(variable) in position and gradient is not None:
+            applied[position[id(variable)]] = _array(gradient)
+    return {"applied": applied, "calls": recorder.calls,
+            "expected": [None if g is None else _array(g) for g in expected]}
+
+
+class _Recorder:
+    """Stands in for the optimizer: keeps what ``apply_gradients`` receives, changes nothing."""
+
+    def __init__(self):
+        self.pairs, self.calls = [], 0
+
+    def apply_gradients(self, grads_and_vars, *args, **kwargs):
+        self.calls += 1
+        self.pairs.extend(grads_and_vars)
 
 
 def standard_classifier(namespace, images):
@@ -142,6 +190,17 @@ def _numeric(value):
         return False
 
 
+def _attempt(what, compute):
+    """``compute()``, or ``{"error": ...}`` saying how it failed: one part of a probe that
+    fails (the student's decode, say) leaves the other parts' answers intact."""
+    try:
+        return compute()
+    except NotImplementedError:
+        return {"error": f"{what} is not implemented yet (it raised NotImplementedError)"}
+    except Exception as error:  # noqa: BLE001 - student code: reported, not raised
+        return {"error": f"{what} raised {type(error).__name__}: {error}"[:2000]}
+
+
 def _parts(result):
     if isinstance(result, (tuple, list)):
         return [_array(part) for part in result]
@@ -169,44 +228,3 @@ def _model(value, what):
     if not isinstance(value, keras.Model):
         raise TypeError(f"{what} is a {type(value).__name__}, not a Keras model")
     return value
-
-
-def _summary(model, x):
-    output = np.asarray(model(x, training=False), dtype=np.float32)  # builds the model
-    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
-    shapes, y = [], x
-    try:
-        for layer in layers:
-            y = layer(y, training=False) if "training" in _arguments(layer) else layer(y)
-            shapes.append([int(d) for d in y.shape[1:]])
-    except Exception:  # noqa: BLE001 - not a chain of layers
-        shapes = [None] * len(layers)
-    return {
-        "layers": [_describe(layer, shape) for layer, shape in zip(layers, shapes, strict=True)],
-        "output": output,
-        "params": int(model.count_params()),
-    }
-
-
-def _arguments(layer):
-    import inspect
-
-    try:
-        return inspect.signature(layer.call).parameters
-    except (TypeError, ValueError):
-        return {}
-
-
-def _describe(layer, shape):
-    config = layer.get_config()
-    info = {"class": type(layer).__name__, "shape": shape, "params": int(layer.count_params())}
-    activation = getattr(layer, "activation", None)
-    if activation is not None:
-        info["activation"] = str(getattr(activation, "__name__", activation))
-    elif info["class"] in ("ReLU", "Softmax"):
-        info["activation"] = info["class"].lower()
-    for key in ("filters", "kernel_size", "strides", "padding", "units"):
-        if key in config:
-            value = config[key]
-            info[key] = [int(v) for v in value] if isinstance(value, (list, tuple)) else value
-    return info
