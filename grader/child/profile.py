@@ -32,7 +32,8 @@ import random
 import sys
 from typing import Any
 
-_caps: dict[str, str] = {}  # key -> sentence; a dict keeps the first order and drops repeats
+_caps: dict[str, str] = {}  # key -> sentence; a dict keeps the first order
+_counts: dict[str, int] = {}  # key -> how many times that cap applied
 _loop_cap: list[int | None] = [None]
 
 
@@ -78,13 +79,16 @@ def use_stand_ins(folder: str, packages: tuple[str, ...] = ("mitdeeplearning",))
 
 
 def caps() -> list[str]:
-    """What the profile shortened so far, one sentence each, in the order it happened."""
-    return list(_caps.values())
+    """What the profile shortened so far, one sentence each, in the order it happened (a cap
+    that applied several times, such as every epoch's loop, says how many)."""
+    return [sentence + (f" ({_counts[key]} times)" if _counts[key] > 1 else "")
+            for key, sentence in _caps.items()]
 
 
 def record(key: str, sentence: str) -> None:
     """Note a cap (assignments' own caps can use this too)."""
     _caps.setdefault(key, sentence)
+    _counts[key] = _counts.get(key, 0) + 1
 
 
 # --- seeds and threads ----------------------------------------------------------------------
