@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from grader.cli import main
-from grader.release import released_text
 from grader.spec import load_assignment
+from grader.spec.release import released_text
 from tests.conftest import REPO, by_question, grade_all
 
 FOLDER = REPO / "assignments" / "build-cnn"
@@ -180,7 +180,7 @@ def test_example_reference_is_the_reference():
 
 
 def test_parameters_cell_is_tagged_and_profile_matches_prelude(spec):
-    from grader.notebook import read_code_cells
+    from grader.spec.notebook import read_code_cells
 
     tagged = [c for c in read_code_cells(REFERENCE, 2**30) if "parameters" in c.tags]
     assert len(tagged) == 1 and all(f"{name} = " in tagged[0].source for name in spec.parameters)

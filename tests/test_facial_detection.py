@@ -22,8 +22,8 @@ from click.testing import CliRunner
 
 from grader.cli import main
 from grader.observations import Observations
-from grader.release import released_text
 from grader.spec import load_assignment
+from grader.spec.release import released_text
 from tests.conftest import REPO, by_question, grade_all
 
 FOLDER = REPO / "assignments" / "facial-detection"
@@ -354,12 +354,12 @@ def test_the_course_package_works_offline(tmp_path):
     """An unmodified course notebook's `import mitdeeplearning as mdl` and its loader work in
     the grader's child: the stand-in package reads the provided file, offline."""
     from grader.authoring import StudentError
-    from grader.executor import execute
-    from grader.harness import Harness
-    from grader.notebook import CodeCell
+    from grader.execution.executor import execute
+    from grader.execution.sandbox import detect
     from grader.plan import provide_files
-    from grader.proxy import LiveNamespace, ReplayNamespace
-    from grader.sandbox import detect
+    from grader.plan.harness import Harness
+    from grader.scoring.proxy import LiveNamespace, ReplayNamespace
+    from grader.spec.notebook import CodeCell
     from tests.conftest import SANDBOX
 
     spec = load_assignment("facial-detection")
