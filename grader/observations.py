@@ -88,6 +88,31 @@ class ProbeRecord:
 
 
 @dataclass
+class ForbiddenLoad:
+    """A forbidden module the notebook's code loaded at run time (the child's import guard):
+    in code cell ``cell`` or while ``probe`` was asked, inside the notebook's ``functions``
+    (outermost first; none: at the cell's top level, which bound ``binds``)."""
+
+    module: str
+    cell: int | None = None
+    probe: str | None = None
+    functions: list[str] = field(default_factory=list)
+    binds: list[str] = field(default_factory=list)
+
+    def charged(self) -> list[str]:
+        """The notebook's names that reach it: the functions that loaded it, the name probed,
+        and what the cell that loaded it bound (its values went through it)."""
+        return list(dict.fromkeys(self.functions + ([self.probe] if self.probe else [])
+                                  + self.binds))
+
+    def describe(self) -> str:
+        where = (f"while grading {self.probe}" if self.probe
+                 else f"code cell {(self.cell or 0) + 1}")
+        inside = f", in {self.functions[0]}" if self.functions else ""
+        return f"{self.module} loaded at run time ({where}{inside})"
+
+
+@dataclass
 class Observations:
     """All observations of one submission; ``problem`` is set when it could not be run."""
 
@@ -97,6 +122,8 @@ class Observations:
     probes: dict[str, ProbeRecord] = field(default_factory=dict)
     forbidden: list[ForbiddenUse] = field(default_factory=list)
     tainted: dict[str, list[str]] = field(default_factory=dict)  # name -> forbidden uses reached
+    loaded: list[ForbiddenLoad] = field(default_factory=list)  # forbidden modules loaded at run time
+    referrers: dict[str, list[str]] = field(default_factory=dict)  # name -> names referring to it
     ending: str = COMPLETED  # how the child ended: see ``ended`` and ``ending_kind``
     log_tail: str = ""  # end of the child's raw output when it did not complete (crash text)
     plan_id: str = ""  # which plan (spec fingerprint and seed) the probes answered
@@ -158,6 +185,8 @@ class Observations:
             probes=probes,
             forbidden=[ForbiddenUse(**f) for f in data["forbidden"]],
             tainted=data["tainted"],
+            loaded=[ForbiddenLoad(**load) for load in data.get("loaded", [])],
+            referrers=data.get("referrers", {}),
             ending=data["ending"],
             log_tail=data.get("log_tail", ""),
             plan_id=data.get("plan_id", ""),

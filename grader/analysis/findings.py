@@ -9,10 +9,11 @@ binding reaches one, directly or through other names of the notebook.
 from __future__ import annotations
 
 import ast
+import re
 import threading
 from collections.abc import Sequence
 
-from grader.analysis.forbidden import find_forbidden_uses, tainted_scopes
+from grader.analysis.forbidden import find_forbidden_uses, tainted_scopes, undecided_cells
 from grader.spec.notebook import CodeCell
 
 #: CPython 3.11's AST constructor is not thread-safe ("AST constructor recursion depth
@@ -39,20 +40,93 @@ def forbidden_findings(cells: Sequence[CodeCell], apis: Sequence[str]) -> tuple[
     raise AssertionError("unreachable")
 
 
-def _analyse(cells: Sequence[CodeCell], apis: Sequence[str]) -> tuple[list, dict]:
+def referrers(cells: Sequence[CodeCell]) -> dict[str, list[str]]:
+    """For each top-level name, the top-level names whose last binding refers to it (who
+    calls ``conv2d``): a forbidden module loaded at run time by ``conv2d`` reaches them too."""
+    with AST_LOCK:
+        last = _last_bindings(_python_sources(cells))
+    result: dict[str, list[str]] = {}
+    for name, (_, _, refers_to) in last.items():
+        for other in sorted(refers_to & last.keys() - {name}):
+            result.setdefault(other, []).append(name)
+    return result
+
+
+def _python_sources(cells: Sequence[CodeCell]) -> list[str]:
+    """Each cell as the Python it runs (magics turned into calls, cell magics unwrapped)."""
     from IPython.core.inputtransformer2 import TransformerManager
 
     transformer = TransformerManager()
     sources = []
     for cell in cells:
         try:
-            sources.append(transformer.transform_cell(cell.source))
+            sources.append(transformer.transform_cell(_cell_magic_body(cell.source)))
         except Exception:  # noqa: BLE001 - unparseable cells are skipped by the analyser too
             sources.append(cell.source)
+    return sources
+
+
+def _analyse(cells: Sequence[CodeCell], apis: Sequence[str]) -> tuple[list, dict]:
+    sources = _python_sources(cells)
     uses = find_forbidden_uses(sources, apis)
     reached = _taint_module_level(sources, uses, tainted_scopes(sources, uses))
     tainted = {name: sorted({u.describe() for u in found}) for name, found in reached.items()}
-    return uses, tainted
+    for number in undecided_cells(sources):  # where analysis cannot decide, nothing is earned
+        why = (f"code cell {number + 1} could not be checked for forbidden APIs "
+               f"(it is nested too deeply to analyse)")
+        for name in _names_bound(sources[number]):
+            tainted.setdefault(name, []).append(why)
+    return uses, _spread(_last_bindings(sources), tainted)
+
+
+def _spread(last: dict[str, tuple[int, ast.stmt, set[str]]],
+            tainted: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The reasons of each tainted name, given also to every name whose last binding refers
+    to it, until nothing changes."""
+    result = {name: list(reasons) for name, reasons in tainted.items()}
+    changed = True
+    while changed:
+        changed = False
+        for name, (_, _, refers_to) in last.items():
+            reached = [r for other in sorted(refers_to & result.keys() - {name}) for r in result[other]]
+            if reached and not set(reached) <= set(result.get(name, [])):
+                result[name] = sorted(set(result.get(name, [])) | set(reached))
+                changed = True
+    return result
+
+
+#: Top-level definitions and assignments, for a cell too deep for ``ast``.
+_BOUND_AT_TOP = re.compile(r"^(?:async\s+def|def|class)\s+(\w+)|^(\w+)\s*(?::[^=]*)?=(?!=)",
+                           re.MULTILINE)
+
+
+def _names_bound(source: str) -> list[str]:
+    """The top-level names a cell binds, by ``ast`` or, when it is too deep, by its lines."""
+    try:
+        module = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return sorted({a or b for a, b in _BOUND_AT_TOP.findall(source)})
+    return sorted({name for statement in module.body for name, _ in _bindings(statement)})
+
+
+#: Cell magics whose body is not Python (shell escapes are recorded, never run).
+_SCRIPT_MAGICS = frozenset({"bash", "sh", "script", "system", "perl", "ruby", "sx", "svg",
+                            "javascript", "js", "html", "latex", "markdown", "writefile", "file"})
+
+
+def _cell_magic_body(source: str) -> str:
+    """A cell run by a cell magic (``%%time``, ``%%capture``, ``%%timeit``...) is analysed as
+    the Python it runs, on the same lines: what it defines is defined for the analysis too.
+    A script magic's body is left to IPython's transformer (it is not Python)."""
+    stripped = source.lstrip()
+    if not stripped.startswith("%%"):
+        return source
+    head, _, body = stripped.partition("\n")
+    name = head[2:].split(maxsplit=1)[0] if head[2:].strip() else ""
+    if name in _SCRIPT_MAGICS:
+        return source
+    skipped = source[: len(source) - len(stripped)].count("\n")
+    return "\n" * (skipped + 1) + body
 
 
 def _taint_module_level(sources: Sequence[str], uses: list, tainted: dict[str, list]) -> dict:

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 
-__all__ = ["ForbiddenUse", "find_forbidden_uses", "tainted_scopes"]
+__all__ = ["ForbiddenUse", "find_forbidden_uses", "tainted_scopes", "undecided_cells"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,27 @@ def tainted_scopes(
     return tainted
 
 
+def undecided_cells(sources: Sequence[str]) -> list[int]:
+    """Cells the analysis had to give up on (nested too deeply for the parser or the
+    analyser, or too big for memory): what they define cannot be known to be clean."""
+    texts = [src if isinstance(src, str) else "" for src in sources]
+    too_deep = [cell for cell, text in enumerate(texts) if _too_deep(text)]
+    failed = _Analyzer(_Matcher.build(())).run(texts)._failed
+    return sorted(set(too_deep) | failed)
+
+
+def _too_deep(source: str) -> bool:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(source)
+    except (RecursionError, MemoryError):
+        return True
+    except Exception:  # noqa: BLE001 - a syntax error: Python cannot run it either
+        return False
+    return False
+
+
 def _reachable(start: str, graph: dict[str, set[str]]) -> set[str]:
     """Scopes reachable from ``start``, itself included; iterative, so cycles are harmless."""
     seen = {start}
@@ -155,6 +176,16 @@ _IMPORT_FUNCS = frozenset(
     {"builtins.__import__", "importlib.import_module", "importlib.__import__"}
 )
 _EVAL_FUNCS = frozenset({"builtins.eval", "builtins.exec"})
+#: Functions that return the object a dotted name denotes, like an import does.
+_RESOLVE_FUNCS = frozenset({"pkgutil.resolve_name", "importlib.util.find_spec",
+                            "importlib.util.resolve_name"})
+#: Functions returning what they were given, for this analysis (a spec is its module).
+_PASS_FUNCS = frozenset({"functools.partial", "importlib.util.module_from_spec"})
+#: The namespace dictionaries of the running code: ``globals()['np'].convolve``.
+_NAMESPACE_FUNCS = frozenset({"builtins.globals", "builtins.locals", "builtins.vars"})
+#: How IPython runs a magic, once ``TransformerManager`` has turned it into Python.
+_MAGIC_RUNNERS = frozenset({"run_line_magic", "run_cell_magic"})
+_MAGIC_OPTION = re.compile(r"\s*-\w+(?:\s+(?=[\d.]))?[\d.]*")
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 _SCOPE_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _NEW_SCOPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda})
@@ -898,7 +929,7 @@ class _Analyzer:
         """Calls whose result is known: getattr, vars, functools.partial, imports, ``.get``."""
         func, args = call.func, call.args
         if not args:
-            return _EMPTY
+            return self._namespace_item(call, ctx, ops)
         if isinstance(func, ast.Attribute) and func.attr == "get":
             ops.append(("item", _const_str(args[0])))
             return func.value
@@ -913,9 +944,35 @@ class _Analyzer:
         if "builtins.vars" in paths and len(args) == 1:
             ops.append(("ns", None))
             return args[0]
-        if "functools.partial" in paths:
+        if paths & _PASS_FUNCS:
+            return args[0]
+        name = _const_str(args[0])
+        if name and paths & _RESOLVE_FUNCS:
+            return frozenset({_Binding(name.replace(":", "."))})
+        getter = self._attrgetter(func, ctx)
+        if getter is not None and len(args) == 1:
+            ops.extend(("attr", part) for part in reversed(getter.split(".")))
             return args[0]
         return _EMPTY
+
+    def _namespace_item(self, call: ast.Call, ctx: _Ctx, ops: _Ops) -> _Bindings:
+        """``globals()['np']``, ``vars().get('np')``, ``locals()['np']``: the name itself."""
+        if not ops or ops[-1][0] != "item" or not ops[-1][1]:
+            return _EMPTY
+        if not self._callee_paths(call, ctx) & _NAMESPACE_FUNCS:
+            return _EMPTY
+        name = ops.pop()[1]
+        assert name is not None
+        return self._lookup(ctx, name)
+
+    def _attrgetter(self, func: ast.AST, ctx: _Ctx) -> str | None:
+        """The dotted name of ``operator.attrgetter('a.b')``, when ``func`` is that call."""
+        if not isinstance(func, ast.Call) or len(func.args) != 1:
+            return None
+        name = _const_str(func.args[0])
+        if name and "operator.attrgetter" in self._callee_paths(func, ctx):
+            return name
+        return None
 
     def _callee_paths(self, call: ast.Call, ctx: _Ctx) -> set[str]:
         """Library paths the called expression may denote (``builtins.getattr`` ...)."""
@@ -978,7 +1035,7 @@ class _Analyzer:
         base = spine[-1]
         if isinstance(base, ast.Name):
             self._note_reference(self._lookup(ctx, base.id), ctx)
-        elif isinstance(base, ast.Call):  # the chain starts at __import__(...) or the like
+        elif isinstance(base, ast.Call) and base is not node:  # starts at __import__(...) or so
             stack.append((base, ctx))
             spine.pop()
         on_spine = {id(n) for n in spine}
@@ -1009,7 +1066,18 @@ class _Analyzer:
             paths = {b.path for b in self._resolve(call.func, ctx) if b.path}
             if paths & _EVAL_FUNCS:
                 self._analyse_string(code, call, ctx)
+        if isinstance(call.func, ast.Attribute) and call.func.attr in _MAGIC_RUNNERS:
+            self._analyse_magic(call, ctx)
         return False
+
+    def _analyse_magic(self, call: ast.Call, ctx: _Ctx) -> None:
+        """``%time stmt``, ``%%timeit setup`` + body, ``%%capture`` + body: the Python a magic
+        runs is analysed at the magic's line, whatever the magic (a student can register one
+        that runs its body); text that is not Python is no code to analyse."""
+        texts = [_const_str(arg) for arg in call.args[1:3]]
+        code = "\n".join(_magic_code(text) for text in texts if text)
+        if code.strip():
+            self._analyse_string(code, call, ctx)
 
     def _analyse_string(self, code: str, call: ast.Call, ctx: _Ctx) -> None:
         """``eval("np.convolve(a, b)")`` is code, not a string: analyse it at the call's line."""
@@ -1149,6 +1217,20 @@ def _contain(parts: Iterable[_Bindings]) -> _Bindings:
         for b in part
         if b.depth < 3
     )
+
+
+def _magic_code(text: str) -> str:
+    """The Python in a magic's line or body: as it is, or without leading options
+    (``-n1 -r 3 stmt``); empty when neither parses."""
+    candidates = [text]
+    rest = text
+    while (option := _MAGIC_OPTION.match(rest)) is not None and option.end() > 0:
+        rest = rest[option.end():]
+        candidates.append(rest.lstrip(" \t"))
+    for candidate in candidates:
+        if _parse(candidate) is not None:
+            return candidate
+    return ""
 
 
 def _import_target(call: ast.Call, callee: set[str]) -> tuple[str, str] | None:

@@ -67,6 +67,7 @@ class Job:
     parameters: Injection | None = None
     skip_cells: list[int] = field(default_factory=list)
     skip_probes: list[int] = field(default_factory=list)
+    forbidden: list[str] = field(default_factory=list)  # APIs: loading their modules is recorded
 
     def to_job(self) -> dict[str, Any]:
         """The job as plain data (``job.json``)."""
@@ -76,6 +77,7 @@ class Job:
             "arrays_fd": self.arrays_fd,
             "skip_cells": list(self.skip_cells),
             "skip_probes": list(self.skip_probes),
+            "forbidden": list(self.forbidden),
             "cells": [{"index": c.index, "source": c.source} for c in self.cells],
             "probes": [{"key": p.key, "kind": p.kind, "name": p.name, "args": p.args,
                         "kwargs": p.kwargs} for p in self.probes],
@@ -106,4 +108,5 @@ class Job:
             parameters=Injection(parameters["after"], parameters["source"]) if parameters else None,
             skip_cells=list(data.get("skip_cells", ())),
             skip_probes=list(data.get("skip_probes", ())),
+            forbidden=[str(api) for api in data.get("forbidden", ())],
         )

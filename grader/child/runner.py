@@ -20,6 +20,7 @@ import signal
 import sys
 import time
 import traceback
+import types
 from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any, Protocol
@@ -173,10 +174,109 @@ def describe_error(exc: BaseException, cell_files: dict[str, int]) -> dict[str, 
     }
 
 
+class ImportGuard:
+    """Records every forbidden module the notebook's code loads, as it happens.
+
+    Static analysis cannot see a module name built at run time
+    (``import_module('.'.join(['scipy', 'signal']))``). Every way of importing asks the
+    finders on ``sys.meta_path`` for a module not loaded yet, so a finder placed first sees
+    them all: modules the prelude, a preload or the grader loaded before are never asked for,
+    and are not the student's doing. A load counts only when a frame of the notebook's cells
+    is on the stack (a custom probe's own imports do not), and not when a forbidden module
+    loads another as part of its own loading (one record, not forty). Each load is charged to
+    what was running: the notebook's function on the stack (the outermost one), the probed
+    name, or, at a cell's top level, the names that cell binds. A notebook that removes the
+    finder is still seen: the forbidden modules that appeared in ``sys.modules`` meanwhile
+    are recorded, charged to what ran, and the finder is put back.
+    """
+
+    def __init__(self, forbidden: Collection[str], events: EventLog) -> None:
+        self.forbidden = tuple(forbidden)
+        self.events = events
+        self.where: dict[str, Any] | None = None  # the cell or probe running, None: not watching
+        self.loads: list[dict[str, Any]] = []  # this cell's or probe's loads, not yet written
+        self._busy = False
+        self._finder = _GuardFinder(self)
+        self._before: frozenset[str] = frozenset()
+
+    def find(self, module: str) -> None:
+        if self.where is None or self._busy or not self._matches(module):
+            return
+        self._busy = True
+        try:
+            functions = self._notebook_functions(sys._getframe(2))
+            if functions is not None and not any(load["module"] == module for load in self.loads):
+                self.loads.append({"module": module, "functions": functions})
+        finally:
+            self._busy = False
+
+    def _matches(self, module: str) -> bool:
+        return any(module == api or module.startswith(api + ".") for api in self.forbidden)
+
+    def _notebook_functions(self, frame: Any) -> list[str] | None:
+        """Names of the notebook's functions on the stack, outermost first (an empty list:
+        the cell's top level); None when no frame of the notebook's cells is on it, or when
+        a forbidden module is loading this one."""
+        names: list[str] = []
+        seen = False
+        while frame is not None:
+            code = frame.f_code
+            if code.co_filename.startswith(CELL_FILE_PREFIX):
+                seen = True
+                if not code.co_name.startswith("<"):
+                    names.insert(0, code.co_name)
+            elif code.co_name == "<module>" and self._matches(str(frame.f_globals.get("__name__"))):
+                return None
+            frame = frame.f_back
+        return names if seen else None
+
+    @contextlib.contextmanager
+    def watching(self, **where: Any):
+        """Watch while a cell or probe runs (the loads are in ``self.loads`` after it)."""
+        self.loads = []
+        if not self.forbidden:
+            yield self.loads
+            return
+        if self._finder not in sys.meta_path:
+            sys.meta_path.insert(0, self._finder)
+        before = frozenset(sys.modules)
+        self.where = where
+        try:
+            yield self.loads
+        finally:
+            self.where = None
+            if self._finder not in sys.meta_path:  # removed by the notebook: what appeared
+                self._appeared(before)
+                sys.meta_path.insert(0, self._finder)
+
+    def _appeared(self, before: frozenset[str]) -> None:
+        new = [m for m in list(sys.modules) if m not in before and self._matches(m)]
+        for module in new:
+            parent = module.rpartition(".")[0]
+            if parent not in new and not any(load["module"] == module for load in self.loads):
+                self.loads.append({"module": module, "functions": []})
+
+    def report(self, loads: list[dict[str, Any]], **extra: Any) -> None:
+        for load in loads[:50]:
+            self.events.write({"event": "forbidden-load", **load, **extra})
+
+
+class _GuardFinder:
+    """The import guard's finder: it finds nothing, it only tells the guard what is asked."""
+
+    def __init__(self, guard: ImportGuard) -> None:
+        self.guard = guard
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        self.guard.find(name)
+        return None
+
+
 class NotebookRunner:
     """Executes cells in a fresh IPython shell and answers probes against its namespace."""
 
-    def __init__(self, events: EventLog, output_limit: int) -> None:
+    def __init__(self, events: EventLog, output_limit: int,
+                 forbidden: Collection[str] = ()) -> None:
         from IPython.core.interactiveshell import InteractiveShell
 
         self.events = events
@@ -190,6 +290,7 @@ class NotebookRunner:
         self.ignored: list[str] = []
         self.timeouts: dict[str, int] = {}
         self.strikes = TIMEOUT_STRIKES  # read now: student cells may rebind module globals
+        self.guard = ImportGuard(forbidden, events)
         self._neutralise_shell_escapes()
 
     def _neutralise_shell_escapes(self) -> None:
@@ -217,10 +318,13 @@ class NotebookRunner:
         self.events.write({"event": "cell-start", "index": index})
         start = time.perf_counter()
         execution_count = self.shell.execution_count
-        with captured(self.output_limit) as out:
+        before = {name: id(value) for name, value in self.shell.user_ns.items()}
+        with captured(self.output_limit) as out, self.guard.watching(cell=index) as loads:
             with deadline(timeout, f"code cell {index + 1}"):
                 result = self.shell.run_cell(source, store_history=True, silent=False)
         self._remember_cell_file(execution_count, index)
+        if loads:
+            self.guard.report(loads, cell=index, binds=self._bound_since(before))
         error = result.error_before_exec or result.error_in_exec
         if isinstance(error, SyntaxError) and result.error_before_exec is not None:
             error = self._python_syntax_error(source) or error
@@ -258,6 +362,12 @@ class NotebookRunner:
             return None
         return None
 
+    def _bound_since(self, before: dict[str, int]) -> list[str]:
+        """The names a cell bound (new or rebound), modules and IPython's own left out."""
+        return sorted(name for name, value in self.shell.user_ns.items()
+                      if before.get(name) != id(value) and not name.startswith("_")
+                      and not isinstance(value, types.ModuleType))[:200]
+
     def _remember_cell_file(self, execution_count: int, index: int) -> None:
         for filename in list(self.shell.compile._filename_map)[-3:]:
             if self.shell.compile._filename_map[filename] == execution_count:
@@ -275,7 +385,7 @@ class NotebookRunner:
             return
         self.events.write({"event": "probe-start", "number": number, "key": probe.key})
         try:
-            with captured(self.output_limit):
+            with captured(self.output_limit), self.guard.watching(probe=name):
                 with deadline(timeout, f"{name}(...)"):
                     args = wire.decode(probe.args, _copies(arrays))
                     kwargs = wire.decode(probe.kwargs, _copies(arrays))
@@ -295,6 +405,7 @@ class NotebookRunner:
         except BaseException as exc:  # noqa: BLE001 - any student failure is an observation
             event.update(status="error", error=describe_error(exc, self.cell_files))
         event["seconds"] = round(time.perf_counter() - start, 4)
+        self.guard.report(self.guard.loads, probe=name if probe.kind != "custom" else None)
         self.events.write(event)
 
 
@@ -337,7 +448,7 @@ def run_job(job: Job) -> None:
         with np.load(args_file, allow_pickle=False) as archive:
             arrays = dict(archive)
         args_file.unlink()
-    runner = NotebookRunner(events, job.limits.max_output_chars)
+    runner = NotebookRunner(events, job.limits.max_output_chars, job.forbidden)
     events.write({"event": "start", "pid": os.getpid()})
     run_notebook(runner, job.cells, job.limits.cell_timeout, job.prelude, job.parameters,
                  set(job.skip_cells))

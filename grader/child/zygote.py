@@ -39,6 +39,8 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG = 38, 1
 TAIL_BYTES = 3000
+#: How often a waiting supervisor looks at the event log for a cell past its time limit.
+POLL_SECONDS = 0.25
 TMP_SIZE = "256m"
 SHM_SIZE = "64m"
 #: Where the notebook process finds the event and array logs (the job file says so too).
@@ -119,6 +121,7 @@ def _supervise(request: dict[str, Any], jobs_root: str, isolate: bool) -> dict[s
     """In the supervisor: isolate the job, start it, watch its time, report its end."""
     scratch = os.path.join(jobs_root, request["job"])
     events = os.open(f"{scratch}.events", os.O_WRONLY | os.O_APPEND)
+    progress = ProgressWatch(os.open(f"{scratch}.events", os.O_RDONLY), request.get("step_limit"))
     arrays = os.open(f"{scratch}.arrays", os.O_WRONLY | os.O_APPEND)
     if isolate:
         _isolate_filesystem(jobs_root, scratch, request.get("under_tmp", []))
@@ -133,11 +136,12 @@ def _supervise(request: dict[str, Any], jobs_root: str, isolate: bool) -> dict[s
     os.close(tail_write)
     os.close(events)
     os.close(arrays)
-    status, timed_out, tail, peak_kb = _watch(top, tail_read, float(request["budget"]))
+    status, timed_out, tail, peak_kb = _watch(top, tail_read, float(request["budget"]), progress)
+    os.close(progress.fd)
     if not isolate:
         _kill_group(top)  # what the notebook left running (with isolation, its namespace died)
     return {"status": status, "timeout": timed_out, "tail": tail.decode("utf-8", "replace"),
-            "peak_kb": peak_kb}
+            "peak_kb": peak_kb, "stalled": progress.expired}
 
 
 def _isolate_filesystem(jobs_root: str, scratch: str, under_tmp: list[str]) -> None:
@@ -248,7 +252,8 @@ def _limit(limits: dict[str, list[int]]) -> None:
         resource.setrlimit(getattr(resource, name), (soft, hard))
 
 
-def _watch(pid: int, tail_fd: int, budget: float) -> tuple[int, bool, bytes, int]:
+def _watch(pid: int, tail_fd: int, budget: float,
+           progress: ProgressWatch | None = None) -> tuple[int, bool, bytes, int]:
     """Wait for ``pid`` within ``budget`` seconds, keeping the tail of its output; returns its
     exit status, whether it ran out of time, the tail, and the peak memory (KiB) of it and
     the processes it waited for (the notebook process, for the job's init)."""
@@ -261,7 +266,10 @@ def _watch(pid: int, tail_fd: int, budget: float) -> tuple[int, bool, bytes, int
             os.kill(pid, signal.SIGKILL)
             timed_out = True
             break
-        ready, _, _ = select.select(open_fds, [], [], remaining)
+        if progress is not None and progress.overdue():
+            os.kill(pid, signal.SIGKILL)
+            break
+        ready, _, _ = select.select(open_fds, [], [], min(remaining, POLL_SECONDS))
         if tail_fd in ready:
             chunk = os.read(tail_fd, 65536)
             if chunk:
@@ -283,6 +291,51 @@ def _watch(pid: int, tail_fd: int, budget: float) -> tuple[int, bool, bytes, int
     if os.WIFSIGNALED(status):
         return -os.WTERMSIG(status), timed_out, tail, peak_kb
     return os.waitstatus_to_exitcode(status), timed_out, tail, peak_kb
+
+
+class ProgressWatch:
+    """The per-cell (and per-probe) time limit, enforced from outside the notebook's process.
+
+    The runner raises its own timeout in the notebook's process, with ``SIGALRM``; a cell
+    that installs its own handler defeats that. So whoever waits for the process also reads
+    the event log as it grows: a ``cell-start`` or ``probe-start`` line starts a deadline,
+    the matching end line clears it, and a process past its deadline is killed. The grader
+    then runs the notebook again without that cell or probe, as after a crash. Only the
+    first bytes of each line are looked at, so a huge line costs nothing.
+    """
+
+    STARTS = (b'{"event": "cell-start"', b'{"event": "probe-start"')
+    ENDS = (b'{"event": "cell", ', b'{"event": "probe", ')
+    CHUNK = 1 << 20
+
+    def __init__(self, fd: int, limit: float | None) -> None:
+        self.fd, self.limit = fd, limit
+        self.offset, self.line = 0, b""
+        self.deadline: float | None = None
+        self.expired = False
+
+    def overdue(self) -> bool:
+        """Whether the cell or probe running now is past its time limit."""
+        if self.limit is None or self.expired:
+            return self.expired
+        try:
+            while data := os.pread(self.fd, self.CHUNK, self.offset):
+                self.offset += len(data)
+                self._scan(data)
+        except OSError:
+            return False
+        self.expired = self.deadline is not None and time.monotonic() > self.deadline
+        return self.expired
+
+    def _scan(self, data: bytes) -> None:
+        *complete, rest = data.split(b"\n")
+        for part in complete:
+            line, self.line = self.line + part[:32], b""
+            if line.startswith(self.STARTS):
+                self.deadline = time.monotonic() + float(self.limit or 0)
+            elif line.startswith(self.ENDS):
+                self.deadline = None
+        self.line = (self.line + rest)[:32]
 
 
 def _kill_group(pid: int) -> None:

@@ -50,6 +50,7 @@ class ExecutionKeys:
         _add(digest, "preload", list(assignment.preload))
         _add(digest, "limits", asdict(assignment.limits))
         _add(digest, "forbidden", list(assignment.forbidden.apis))
+        _add(digest, "runtime guard", 1)  # children record forbidden modules they load
         for target in sorted(plan.home_files):
             _add(digest, f"file {target}", _file_digest(plan.home_files[target]))
         self.plan_part = digest

@@ -9,6 +9,7 @@ size-capped here, and arrays are read only at the (offset, length) an event name
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
@@ -20,6 +21,7 @@ from grader.observations import (
     CellRecord,
     CellStatus,
     ErrorInfo,
+    ForbiddenLoad,
     Observations,
     ProbeRecord,
     ProbeStatus,
@@ -29,6 +31,15 @@ from grader.observations import (
 from grader.plan.harness import ProbePlan
 
 MAX_EVENTS_BYTES = 64 * 1024 * 1024
+#: The result arrays one submission may send back in all (each result has its own limit,
+#: ``wire.DEFAULT_LIMITS``): forged lines pointing at one huge array again and again cost
+#: the grader this much memory at most.
+MAX_ARRAY_BYTES = 2 * wire.DEFAULT_LIMITS.max_total_bytes
+#: The grader's time for reading one child's events back; what is left unread after it is
+#: not graded, and the submission says why.
+MAX_READ_SECONDS = 60.0
+#: Forbidden modules recorded at run time, at most (one is enough to void a question).
+MAX_LOADS = 200
 
 
 @dataclass
@@ -41,10 +52,18 @@ class Attempt:
 
 def read_events(submission: str, events_path: Path, arrays_path: Path, plan: ProbePlan,
                  ending: str) -> Attempt:
+    """The events of one attempt, validated. Only probes the plan asked for are taken, the
+    first answer to each, within ``MAX_ARRAY_BYTES`` of arrays and ``MAX_READ_SECONDS``."""
     observations = Observations(submission=submission, ending=ending)
     attempt = Attempt(observations)
     done = False
+    budget = _Budget(time.monotonic() + MAX_READ_SECONDS, MAX_ARRAY_BYTES)
+    wanted = {probe.key for probe in plan.probes}
     for event in _load_events(events_path):
+        if time.monotonic() > budget.deadline:
+            observations.problem = (f"the notebook's process reported more than the grader reads "
+                                    f"in {MAX_READ_SECONDS:g} s; its results were not graded")
+            break
         kind = event.get("event")
         if kind == "cell-start" and isinstance(event.get("index"), int):
             attempt.running = ("cell", event["index"])
@@ -55,10 +74,16 @@ def read_events(submission: str, events_path: Path, arrays_path: Path, plan: Pro
             observations.cells.append(_cell_record(event))
             attempt.running = None
         elif kind == "probe":
-            record = _probe_record(event, arrays_path)
-            if record is not None:
-                observations.probes[record.key] = record
+            key = event.get("key")
+            if key in wanted and key not in observations.probes:  # one answer per key: the first
+                record = _probe_record(event, arrays_path, budget)
+                if record is not None:
+                    observations.probes[record.key] = record
             attempt.running = None
+        elif kind == "forbidden-load" and len(observations.loaded) < MAX_LOADS:
+            load = _forbidden_load(event)
+            if load is not None and load not in observations.loaded:
+                observations.loaded.append(load)
         elif kind == "done":
             done = True
         elif kind == "prelude-error":
@@ -75,6 +100,14 @@ def read_events(submission: str, events_path: Path, arrays_path: Path, plan: Pro
                 error={"type": "NotRun", "message": _not_run_reason(observations)},
             )
     return attempt
+
+
+@dataclass
+class _Budget:
+    """What reading one attempt may still cost the grader."""
+
+    deadline: float
+    array_bytes: int
 
 
 def _not_run_reason(observations: Observations) -> str:
@@ -126,6 +159,24 @@ def _probe_status(value: Any) -> ProbeStatus | None:
     return None
 
 
+def _forbidden_load(event: dict) -> ForbiddenLoad | None:
+    """A forbidden module the child's import guard saw loaded (a forged one only costs the
+    notebook that forged it)."""
+    module, cell, probe = event.get("module"), event.get("cell"), event.get("probe")
+    if not isinstance(module, str) or not module:
+        return None
+    return ForbiddenLoad(
+        module=_text(module, 300),
+        cell=cell if isinstance(cell, int) and not isinstance(cell, bool) else None,
+        probe=_text(probe, 300) or None,
+        functions=_names(event.get("functions")), binds=_names(event.get("binds")))
+
+
+def _names(value: Any) -> list[str]:
+    return [_text(n, 300) for n in value[:200] if isinstance(n, str)] if isinstance(value, list) \
+        else []
+
+
 def _cell_record(event: dict) -> CellRecord:
     index = event.get("index")
     shell, ignored = event.get("shell"), event.get("ignored")
@@ -141,7 +192,7 @@ def _cell_record(event: dict) -> CellRecord:
     )
 
 
-def _probe_record(event: dict, arrays_path: Path) -> ProbeRecord | None:
+def _probe_record(event: dict, arrays_path: Path, budget: _Budget) -> ProbeRecord | None:
     key, status = event.get("key"), _probe_status(event.get("status"))
     if not isinstance(key, str) or status is None:
         return None
@@ -149,7 +200,7 @@ def _probe_record(event: dict, arrays_path: Path) -> ProbeRecord | None:
     if status != "ok":
         return ProbeRecord(key=key, status=status, error=_error(event.get("error")), seconds=seconds)
     try:
-        arrays = _probe_arrays(event, arrays_path)
+        arrays = _probe_arrays(event, arrays_path, budget)
         value = wire.decode(event.get("value"), arrays)
     except wire.WireFormatError as exc:
         return ProbeRecord(key=key, status="error", seconds=seconds,
@@ -157,7 +208,7 @@ def _probe_record(event: dict, arrays_path: Path) -> ProbeRecord | None:
     return ProbeRecord(key=key, status="ok", value=value, seconds=seconds)
 
 
-def _probe_arrays(event: dict, arrays_path: Path) -> dict[str, np.ndarray]:
+def _probe_arrays(event: dict, arrays_path: Path, budget: _Budget) -> dict[str, np.ndarray]:
     """The arrays of one result, read from the (offset, length) the child reported."""
     where = event.get("arrays")
     if where is None:
@@ -168,6 +219,11 @@ def _probe_arrays(event: dict, arrays_path: Path) -> dict[str, np.ndarray]:
     offset, length = where
     if length > wire.DEFAULT_LIMITS.max_total_bytes:
         raise wire.WireFormatError(f"result of {length} bytes is over the size limit")
+    if length > budget.array_bytes:
+        raise wire.WireFormatError(
+            f"result of {length} bytes is over the size limit of all results of one notebook "
+            f"({MAX_ARRAY_BYTES // 2**20} MiB)")
+    budget.array_bytes -= length
     with open(arrays_path, "rb") as handle:
         handle.seek(offset)
         payload = handle.read(length)

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from grader import wire
+from grader.analysis.findings import referrers
 from grader.child.job import Job, JobCell, JobLimits
+from grader.child.zygote import POLL_SECONDS, ProgressWatch
 from grader.execution.events import Attempt, read_events
 from grader.execution.pool import WarmPool, WorkerError
 from grader.execution.sandbox import CHILD_UID, Sandbox
@@ -118,6 +120,8 @@ def execute(
         (crashed_cells if running[0] == "cell" else crashed_probes)[running[1]] = \
             attempt.observations.ending
     observations = attempt.observations
+    if observations.loaded:  # who else reaches what loaded a forbidden module
+        observations.referrers = referrers(cells)
     _record_crashes(observations, harness.plan, crashed_cells, crashed_probes)
     _record_phases(observations, time.perf_counter() - started)
     return observations
@@ -148,7 +152,8 @@ def _attempt(submission: str, cells: list[CodeCell], harness: Harness, limits: L
             if pool:
                 ending, output, peak_mb = _run_warm(pool, scratch, limits, max(budget, 1.0))
             else:
-                ending, output = _run_child(scratch, limits, sandbox, fds, max(budget, 1.0))
+                ending, output = _run_child(scratch, limits, sandbox, fds, max(budget, 1.0),
+                                            events)
         attempt = read_events(submission, events, arrays, harness.plan, ending)
         if attempt.observations.ending_kind != "completed":
             attempt.observations.log_tail = output
@@ -165,15 +170,20 @@ def _record_crashes(observations: Observations, plan: ProbePlan, cells: dict[int
                     probes: dict[int, str]) -> None:
     """Cells and probes that were skipped because they crashed the process, as results."""
     for index, ending in cells.items():
-        observations.cells.append(CellRecord(index=index, status="crashed", error={
-            "type": "Crash", "message": f"{ending}; the cell was skipped and the notebook run "
-                                        "again without it", "traceback": ""}))
+        timeout = STALLED in ending
+        observations.cells.append(CellRecord(index=index, status="timeout" if timeout else "crashed",
+                                             error={
+            "type": "Timeout" if timeout else "Crash",
+            "message": f"{ending}; the cell was skipped and the notebook run again without it",
+            "traceback": ""}))
     observations.cells.sort(key=lambda cell: cell.index)
     for number, ending in probes.items():
         key = plan.probes[number].key
-        observations.probes[key] = ProbeRecord(key=key, status="error", error={
-            "type": "Crash", "message": f"calling it {ending_detail(ending)}",
-            "traceback": ""})
+        timeout = STALLED in ending
+        observations.probes[key] = ProbeRecord(key=key, status="timeout" if timeout else "error",
+                                               error={
+            "type": "Timeout" if timeout else "Crash",
+            "message": f"calling it {ending_detail(ending)}", "traceback": ""})
 
 
 def _write_job(scratch: Path, cells: list[CodeCell], harness: Harness, limits: Limits,
@@ -190,7 +200,7 @@ def _write_job(scratch: Path, cells: list[CodeCell], harness: Harness, limits: L
         limits=JobLimits(limits.cell_timeout, limits.probe_timeout, limits.max_output_chars),
         custom_probes=harness.custom_probes, prelude=harness.prelude,
         parameters=parameters_injection(cells, harness.parameters),
-        skip_cells=skip_cells, skip_probes=skip_probes,
+        skip_cells=skip_cells, skip_probes=skip_probes, forbidden=list(harness.forbidden),
     )
     (scratch / "job.json").write_text(json.dumps(job.to_job()), encoding="utf-8")
     if plan.probes:
@@ -198,7 +208,7 @@ def _write_job(scratch: Path, cells: list[CodeCell], harness: Harness, limits: L
 
 
 def _run_child(scratch: Path, limits: Limits, sandbox: Sandbox, fds: tuple[int, int],
-               budget: float) -> tuple[str, str]:
+               budget: float, events: Path) -> tuple[str, str]:
     """Start the child, wait for it within its time budget, reap its group.
 
     Returns how it ended and the tail of its raw output (crash messages). That output goes
@@ -215,12 +225,20 @@ def _run_child(scratch: Path, limits: Limits, sandbox: Sandbox, fds: tuple[int, 
         preexec_fn=lambda: _limit_resources(limits),
     )
     tail = _OutputTail(process.stdout)
-    try:
-        ending = _describe_exit(process.wait(timeout=budget))
-    except subprocess.TimeoutExpired:
-        _kill_group(process.pid)
-        process.wait()
-        ending = _over_time(limits)
+    deadline = time.monotonic() + budget
+    with open(events, "rb") as log:
+        progress = ProgressWatch(log.fileno(), _step_limit(limits))
+        while True:
+            try:
+                ending = _describe_exit(process.wait(timeout=min(POLL_SECONDS, budget)))
+                break
+            except subprocess.TimeoutExpired:
+                over = time.monotonic() > deadline
+                if over or progress.overdue():
+                    _kill_group(process.pid)
+                    process.wait()
+                    ending = _over_time(limits) if over else _stalled(limits)
+                    break
     _kill_group(process.pid)
     return ending, tail.text()
 
@@ -229,12 +247,14 @@ def _run_warm(pool: WarmPool, scratch: Path, limits: Limits,
               budget: float) -> tuple[str, str, float | None]:
     """As ``_run_child``, in a process forked by a warm worker of ``pool``; also returns the
     notebook process's peak resident memory in MiB (its own and its children's largest)."""
-    request = pool.request(child_environment(scratch), rlimits(limits))
+    request = pool.request(child_environment(scratch), rlimits(limits), _step_limit(limits))
     with pool.lease() as worker:
         outcome = worker.run(scratch.name, request, budget)  # WorkerError: see execute()
     peak = round(outcome.peak_kb / 1024, 1)
     if outcome.timed_out:
         return _over_time(limits), outcome.tail, peak
+    if outcome.stalled:
+        return _stalled(limits), outcome.tail, peak
     return _describe_exit(outcome.status), outcome.tail, peak
 
 
@@ -261,6 +281,21 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+#: Beyond a cell's or probe's own time limit (raised inside the notebook's process), how long
+#: the process that waits for it gives it before killing it from outside.
+STEP_GRACE = 5.0
+STALLED = "stopped from outside the notebook's process"
+
+
+def _step_limit(limits: Limits) -> float:
+    return max(limits.cell_timeout, limits.probe_timeout) + STEP_GRACE
+
+
+def _stalled(limits: Limits) -> str:
+    return ended("crashed", f"it ran past its time limit ({_step_limit(limits):g} s with the "
+                            f"grace) and was {STALLED}")
 
 
 def _over_time(limits: Limits) -> str:

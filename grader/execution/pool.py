@@ -57,6 +57,7 @@ class ProcessEnd:
     timed_out: bool
     tail: str  # last output of the process (crash messages)
     peak_kb: int = 0  # largest resident set of the job's processes
+    stalled: bool = False  # killed from outside for a cell or probe past its time limit
 
 
 class Worker:
@@ -116,7 +117,7 @@ class Worker:
         if "error" in answer:
             raise WorkerError(f"the grading worker could not run the notebook: {answer['error']}")
         return ProcessEnd(int(answer["status"]), bool(answer["timeout"]), str(answer["tail"]),
-                       int(answer.get("peak_kb", 0)))
+                       int(answer.get("peak_kb", 0)), bool(answer.get("stalled", False)))
 
     def _await_ready(self) -> None:
         answer = self._read(START_TIMEOUT)
@@ -194,9 +195,10 @@ class WarmPool:
         finally:
             self.free.put(worker)
 
-    def request(self, environment: dict[str, str], rlimits: dict[str, tuple[int, int]]) -> dict:
+    def request(self, environment: dict[str, str], rlimits: dict[str, tuple[int, int]],
+                step_limit: float | None = None) -> dict:
         uid = CHILD_UID if self.sandbox.drop_privileges else None
-        return {"env": environment, "limits": rlimits, "uid": uid}
+        return {"env": environment, "limits": rlimits, "uid": uid, "step_limit": step_limit}
 
     def close(self) -> None:
         for worker in self.workers:

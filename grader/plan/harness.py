@@ -33,6 +33,7 @@ class Harness:
     prelude: str = ""  # source run before the first cell (e.g. capping training for grading)
     home_files: dict[str, Path] = field(default_factory=dict)  # path under $HOME -> source file
     parameters: dict[str, Any] = field(default_factory=dict)  # the grading profile's values
+    forbidden: list[str] = field(default_factory=list)  # APIs whose modules the child watches
 
     def to_data(self) -> dict[str, Any]:
         """Everything but the provided files, as plain data (sent once to a cluster's workers)."""
@@ -42,6 +43,7 @@ class Harness:
             "custom_probes": self.custom_probes,
             "prelude": self.prelude,
             "parameters": self.parameters,
+            "forbidden": self.forbidden,
         }
 
     @classmethod
@@ -49,7 +51,8 @@ class Harness:
         """Read what ``to_data`` wrote; the provided files are where ``home_files`` says."""
         plan = ProbePlan([Probe(**p) for p in data["probes"]], wire.load_arrays(data["arrays"]))
         return cls(plan=plan, custom_probes=data["custom_probes"], prelude=data["prelude"],
-                   home_files=home_files, parameters=data["parameters"])
+                   home_files=home_files, parameters=data["parameters"],
+                   forbidden=list(data.get("forbidden", ())))
 
 
 def parameters_injection(cells: list[CodeCell], parameters: dict[str, Any]) -> Injection | None:

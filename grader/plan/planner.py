@@ -69,7 +69,8 @@ class Plan:
         """What each submission's child receives: probes, probe code, prelude, files."""
         return Harness(plan=self.probes, custom_probes=assignment.custom_probes_source(),
                        prelude=assignment.prelude_source(), home_files=dict(self.home_files),
-                       parameters=dict(assignment.parameters))
+                       parameters=dict(assignment.parameters),
+                       forbidden=list(assignment.forbidden.apis))
 
 
 def make_plan(assignment: Assignment, seed: int, cache: Path | None = None,

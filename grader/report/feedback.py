@@ -46,6 +46,7 @@ from grader.report.figures import (
     png,
     render,
 )
+from grader.report.formats import printable
 from grader.report.hooks import HOOK_FILE, Answer, FeedbackContext, assignment_figures
 from grader.results import CheckResult, SubmissionResult
 from grader.spec import Assignment
@@ -224,7 +225,7 @@ def html_page(feedback: Feedback) -> str:
     if feedback.problems:  # for the instructor, as a comment: students need not see it
         parts.append("<!-- " + e(" | ".join(feedback.problems)).replace("--", "- -") + " -->")
     parts += ["</body>", "</html>", ""]
-    return "\n".join(parts)
+    return printable("\n".join(parts))
 
 
 def _public_tag(check: CheckResult) -> str:
@@ -286,7 +287,7 @@ def markdown(feedback: Feedback) -> str:
             lines += [_fence(note), ""]
     for cell, trace in feedback.tracebacks:
         lines += [f"Traceback of {cell}:", "", _fence(trace), ""]
-    return "\n".join(lines).rstrip() + "\n"
+    return printable("\n".join(lines).rstrip() + "\n")
 
 
 def _md_cell(text: str) -> str:

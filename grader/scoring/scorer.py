@@ -320,13 +320,40 @@ def _result(info: CheckInfo, outcomes: dict[str, tuple[bool, str]]) -> CheckResu
 def _void_forbidden(assignment: Assignment, observations: Observations,
                     result: SubmissionResult) -> None:
     """A question whose graded names reach a forbidden API earns nothing, with the reason."""
+    reached = _reached(observations)
     for check in result.checks:
         question = assignment.question(check.check.question)
-        uses = sorted({u for name in question.names for u in observations.tainted.get(name, [])})
+        uses = sorted({u for name in question.names for u in reached.get(name, [])})
         if uses:
             check.passed = False
-            check.message = (f"no credit: {question.title} uses a forbidden API "
+            what = "uses a forbidden API" if not any("could not be checked" in u for u in uses) \
+                else "reaches a forbidden API or code that could not be checked for one"
+            check.message = (f"no credit: {question.title} {what} "
                              f"({'; '.join(uses)}): {assignment.forbidden.reason}")
+
+
+def _reached(observations: Observations) -> dict[str, list[str]]:
+    """Names that reach a forbidden API: found statically, or loaded at run time. A load at a
+    cell's top level that the static analysis saw in that cell was charged by it already
+    (an ``import tensorflow`` nothing graded uses voids nothing)."""
+    reached = {name: list(uses) for name, uses in observations.tainted.items()}
+    for load in observations.loaded:
+        seen = load.cell is not None and not load.functions and not load.probe and any(
+            use.cell == load.cell and (load.module + ".").startswith(use.api + ".")
+            or use.cell == load.cell and use.api.startswith(load.module + ".")
+            for use in observations.forbidden)
+        if not seen:
+            for name in _and_referrers(load.charged(), observations.referrers):
+                reached.setdefault(name, []).append(load.describe())
+    return reached
+
+
+def _and_referrers(names: list[str], referrers: dict[str, list[str]]) -> list[str]:
+    """``names`` and every name that refers to one of them, transitively."""
+    found = list(dict.fromkeys(names))
+    for name in found:  # grows while iterating: a breadth-first walk
+        found += [other for other in referrers.get(name, []) if other not in found]
+    return found
 
 
 def feedback_notes(observations: Observations) -> list[str]:
@@ -338,6 +365,8 @@ def feedback_notes(observations: Observations) -> list[str]:
         notes.extend(_cell_notes(cell))
     for use in observations.forbidden:
         notes.append(f"Forbidden API used: {use.describe()}.")
+    for load in observations.loaded:
+        notes.append(f"Forbidden module loaded: {load.describe()}.")
     return notes
 
 
