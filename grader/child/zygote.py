@@ -34,6 +34,8 @@ import sys
 import time
 from typing import Any
 
+from grader.child.reaper import become_subreaper, end_descendants
+
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID = 0x00020000, 0x08000000, 0x20000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
@@ -127,6 +129,8 @@ def _supervise(request: dict[str, Any], jobs_root: str, isolate: bool) -> dict[s
         _isolate_filesystem(jobs_root, scratch, request.get("under_tmp", []))
     _link_home(os.environ["HOME"], scratch)
     tail_read, tail_write = os.pipe()
+    if not isolate:  # no PID namespace: whatever the notebook starts is re-parented to us
+        become_subreaper()
     top = os.fork()
     if top == 0:
         os.close(tail_read)
@@ -139,7 +143,7 @@ def _supervise(request: dict[str, Any], jobs_root: str, isolate: bool) -> dict[s
     status, timed_out, tail, peak_kb = _watch(top, tail_read, float(request["budget"]), progress)
     os.close(progress.fd)
     if not isolate:
-        _kill_group(top)  # what the notebook left running (with isolation, its namespace died)
+        end_descendants()  # what the notebook left running (with isolation, its namespace died)
     return {"status": status, "timeout": timed_out, "tail": tail.decode("utf-8", "replace"),
             "peak_kb": peak_kb, "stalled": progress.expired}
 
@@ -336,13 +340,6 @@ class ProgressWatch:
             elif line.startswith(self.ENDS):
                 self.deadline = None
         self.line = (self.line + rest)[:32]
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def main(argv: list[str]) -> None:

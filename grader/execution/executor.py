@@ -24,6 +24,7 @@ from typing import Any
 from grader import wire
 from grader.analysis.findings import referrers
 from grader.child.job import Job, JobCell, JobLimits
+from grader.child.reaper import END_SECONDS
 from grader.child.zygote import POLL_SECONDS, ProgressWatch
 from grader.execution.events import Attempt, read_events
 from grader.execution.pool import WarmPool, WorkerError
@@ -235,12 +236,24 @@ def _run_child(scratch: Path, limits: Limits, sandbox: Sandbox, fds: tuple[int, 
             except subprocess.TimeoutExpired:
                 over = time.monotonic() > deadline
                 if over or progress.overdue():
-                    _kill_group(process.pid)
-                    process.wait()
+                    _stop(process, sandbox)
                     ending = _over_time(limits) if over else _stalled(limits)
                     break
     _kill_group(process.pid)
     return ending, tail.text()
+
+
+def _stop(process: subprocess.Popen, sandbox: Sandbox) -> None:
+    """End a child before its time: bubblewrap's PID namespace dies with its group; without
+    one, the supervisor (grader.child.reaper) is asked to end every descendant first."""
+    if not sandbox.isolated:
+        try:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=END_SECONDS + 5)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+    _kill_group(process.pid)
+    process.wait()
 
 
 def _run_warm(pool: WarmPool, scratch: Path, limits: Limits,

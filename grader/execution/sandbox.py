@@ -9,9 +9,19 @@ its own), and when it ends every process it started ends with it (PID namespace)
 the grader runs as root, the child drops to an unprivileged user before any student code,
 so files outside the allow-list would be unreadable even if they were visible.
 
-Without bubblewrap (``--sandbox auto`` on a machine that lacks it) grading still works with
-resource limits, a scrubbed environment and a scratch folder, after a loud warning;
-``--sandbox strict`` refuses to grade instead.
+Without namespaces (no bubblewrap, or a container whose seccomp profile refuses them, as
+Docker's default does) ``--sandbox auto`` falls back, after a loud warning:
+
+* as root, to an **unprivileged user**: the notebook's process switches to uid 65534 before
+  any student code, with no-new-privs and resource limits, so it cannot read what is not
+  world-readable nor write outside its scratch folder (the Gradescope bundle keeps its
+  plan, checks, reference and results root-only for that reason);
+* otherwise to **no isolation**: resource limits, a scrubbed environment, a scratch folder.
+
+Either way a supervisor (``grader.child.reaper``, a subreaper) ends every process the
+notebook started when it ends. ``--sandbox strict`` refuses to grade without namespaces.
+``GRADER_NO_NAMESPACES=1`` makes this machine behave as one without them (to try the
+fallback, as in Gradescope's container).
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from grader.errors import GraderError
 
@@ -46,6 +57,24 @@ TRIAL = (
     "if socket.socket().connect_ex(('1.1.1.1', 53)) == 0:\n"
     "    sys.exit('the network is reachable from the sandbox')\n"
 )
+#: The trial of the unprivileged fallback: Python and the child's imports as CHILD_UID.
+UNPRIVILEGED_TRIAL = (
+    "import os, sys\n"
+    "os.setgroups([]); os.setgid(int(sys.argv[2])); os.setuid(int(sys.argv[2]))\n"
+    "sys.path.insert(0, sys.argv[1])\n"
+    "import numpy, IPython.core.interactiveshell, grader.child.runner\n"
+    "open(os.path.join(os.getcwd(), 'written'), 'w').close()\n"
+)
+#: The supervisor a child starts under when it has no PID namespace (see grader.child.reaper).
+REAPER_BOOT = (
+    "import sys\n"
+    "sys.path.insert(0, sys.argv[1])\n"
+    "from grader.child.reaper import main\n"
+    "main(sys.argv[2:])\n"
+)
+#: Set to 1: behave as a machine where namespaces cannot be created (bubblewrap unusable).
+NO_NAMESPACES = "GRADER_NO_NAMESPACES"
+Kind = Literal["bubblewrap", "unprivileged", "none"]
 #: The child's private /tmp is memory: capped so that filling it cannot exhaust the host.
 TMP_BYTES = 256 * 1024 * 1024
 
@@ -58,13 +87,21 @@ class SandboxUnavailableError(GraderError):
 class Sandbox:
     """How children are isolated on this machine."""
 
-    kind: str  # "bubblewrap" or "none"
+    kind: Kind  # bubblewrap: namespaces; unprivileged: CHILD_UID without them; none
     reason: str = ""  # why the fallback was used
     drop_privileges: bool = False  # the child switches to CHILD_UID before running anything
 
     @property
     def isolated(self) -> bool:
+        """Namespaces: a filesystem allow-list, no network, a PID namespace."""
         return self.kind == "bubblewrap"
+
+    @property
+    def protection(self) -> str:
+        """One phrase for reports: what protects the grader from the notebook."""
+        return {"bubblewrap": "namespaces (bubblewrap)",
+                "unprivileged": f"unprivileged user (uid {CHILD_UID}), no namespaces",
+                "none": "none"}[self.kind]
 
     def wrap(self, command: list[str], scratch: Path, warm: bool = False) -> list[str]:
         """``command`` as it must be started to run isolated with ``scratch`` writable.
@@ -73,7 +110,10 @@ class Sandbox:
         mount, to give each job it forks namespaces and a scratch folder of its own.
         """
         if not self.isolated:
-            return command
+            # no PID namespace: a subreaper ends what the notebook started (a warm worker's
+            # per-job supervisor is one itself)
+            return command if warm else [sys.executable, "-I", "-c", REAPER_BOOT,
+                                         str(PACKAGE_DIR.parent), "--", *command]
         args = bubblewrap_arguments(scratch, unprivileged=os.geteuid() != 0)
         if self.drop_privileges:
             # kept only long enough for the child's first lines to switch to CHILD_UID,
@@ -162,7 +202,10 @@ def detect(mode: str = "auto") -> Sandbox:
         raise GraderError(f"unknown sandbox mode {mode!r} (choose from {', '.join(MODES)})")
     if mode == "off":
         return Sandbox("none", "isolation turned off with --sandbox off")
-    problem = _bubblewrap_problem()
+    if os.environ.get(NO_NAMESPACES) == "1":
+        problem: str | None = f"namespaces unavailable ({NO_NAMESPACES}=1)"
+    else:
+        problem = _bubblewrap_problem()
     if problem is None:
         return Sandbox("bubblewrap", drop_privileges=os.geteuid() == 0)
     if mode == "strict":
@@ -170,7 +213,12 @@ def detect(mode: str = "auto") -> Sandbox:
             f"--sandbox strict: cannot isolate notebooks on this machine ({problem}); install "
             "bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) or see docs/security.md"
         )
-    return Sandbox("none", problem)
+    if os.geteuid() != 0:
+        return Sandbox("none", problem)
+    unprivileged = _unprivileged_problem()
+    if unprivileged is None:
+        return Sandbox("unprivileged", problem, drop_privileges=True)
+    return Sandbox("none", f"{problem}; and {unprivileged}")
 
 
 def _bubblewrap_problem() -> str | None:
@@ -194,9 +242,34 @@ def _bubblewrap_problem() -> str | None:
     return None
 
 
+def _unprivileged_problem() -> str | None:
+    """None when Python and the child's imports run as CHILD_UID here, without namespaces;
+    otherwise why not (typically: Python lives under a folder only root may enter)."""
+    with tempfile.TemporaryDirectory(prefix="grader-sandbox-check-") as scratch:
+        Sandbox("unprivileged", drop_privileges=True).prepare(Path(scratch))
+        command = [sys.executable, "-I", "-c", UNPRIVILEGED_TRIAL, str(PACKAGE_DIR.parent),
+                   str(CHILD_UID)]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": scratch}
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env,
+                                  cwd=scratch)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"uid {CHILD_UID} could not start Python: {exc}"
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1][-300:]
+        return (f"uid {CHILD_UID} cannot run {sys.executable} with the grader ({last}); install "
+                "Python and the grader where every user may read them")
+    return None
+
+
 def describe_sandbox(sandbox: Sandbox) -> str:
     if sandbox.isolated:
         who = f"as uid {CHILD_UID}" if sandbox.drop_privileges else "in a user namespace"
         return (f"bubblewrap: no network, private /tmp and PID namespace, read-only system, "
                 f"only the scratch folder writable, child runs {who}")
-    return f"NO ISOLATION ({sandbox.reason}): notebooks can read files and use the network"
+    if sandbox.kind == "unprivileged":
+        return (f"UNPRIVILEGED USER, NO NAMESPACES ({sandbox.reason}): notebooks run as uid "
+                f"{CHILD_UID} with resource limits and can read world-readable files and use "
+                "the network; every process they start is ended with them")
+    return (f"NO ISOLATION ({sandbox.reason}): notebooks can read files and use the network; "
+            "every process they start is ended with them")
