@@ -79,7 +79,10 @@ def _print_table(results, title: str) -> None:  # noqa: ANN001 - SubmissionResul
 
 @main.command()
 def doctor() -> None:
-    """Report what this machine offers for grading: isolation, Python, TensorFlow."""
+    """Report what this machine offers for grading: isolation, Python, TensorFlow.
+
+    Exits 0 with namespaces (bubblewrap), 2 with the unprivileged fallback, 1 without
+    protection."""
     import importlib.util
     import shutil
     import subprocess
@@ -92,6 +95,7 @@ def doctor() -> None:
     version = (subprocess.run([bwrap, "--version"], capture_output=True, text=True).stdout.strip()
                if bwrap else "not installed")
     rows = [
+        ("protection", chosen.protection),
         ("isolation", describe_sandbox(chosen)),
         ("bubblewrap", version),
         ("python", sys.version.split()[0]),
@@ -100,8 +104,8 @@ def doctor() -> None:
     ]
     for name, value in rows:
         click.echo(f"{name:12} {value}")
-    if not chosen.isolated:
-        raise SystemExit(1)
+    if not chosen.isolated:  # 2: a fallback that still protects (uid 65534); 1: none
+        raise SystemExit(2 if chosen.kind == "unprivileged" else 1)
 
 
 @main.command("list")
@@ -533,12 +537,17 @@ def ci_template(assignment: str, out: Path | None, notebook: str | None, check_o
 @_fail_cleanly
 def gradescope(assignment: str, out: Path | None, seed: int | None) -> None:
     """Build the autograder zip Gradescope expects for ASSIGNMENT (setup.sh, run_autograder
-    reading /autograder/submission/ and writing /autograder/results/results.json)."""
+    reading /autograder/submission/ and writing /autograder/results/results.json), with the
+    plan made here: Gradescope's container only runs the student's notebook and scores it."""
     from grader.spec import load_assignment
-    from grader.tools.gradescope import write_gradescope_bundle
+    from grader.tools.gradescope import bundle_summary, write_gradescope_bundle
 
     spec = load_assignment(assignment)
-    archive = write_gradescope_bundle(spec, out or Path(f"gradescope-{spec.name}"), seed=seed)
+    folder = out or Path(f"gradescope-{spec.name}")
+    click.echo(f"building the bundle of {spec.name}: running the reference once to make its plan")
+    archive = write_gradescope_bundle(spec, folder, seed=seed)
+    for line in bundle_summary(folder):
+        click.echo(f"  {line}")
     click.echo(f"wrote {archive}: upload it as the autograder (base image with Python 3.11+)")
 
 

@@ -14,7 +14,8 @@ import subprocess
 import nbformat
 import pytest
 
-from tests.conftest import EXAMPLES, REFERENCE, grade_all
+from grader.execution.sandbox import detect
+from tests.conftest import EXAMPLES, REFERENCE, SANDBOX, grade_all
 
 REFERENCE_SCORE, UNTOUCHED_SCORE, PARTLY_SCORE = 20.0, 0.0, 11.8333
 BASES = {"reference": EXAMPLES / "reference.ipynb", "untouched": EXAMPLES / "untouched.ipynb",
@@ -105,14 +106,27 @@ ATTACKS = {
                              REFERENCE_SCORE - 1),
 }
 
+#: Attacks only namespaces stop: without them the file is there to read, and /tmp is the
+#: host's. Without isolation they are left out of the batch (CI requires isolation).
+NEEDS_ISOLATION = {"read-the-reference": "without namespaces the reference is readable",
+                   "fill-tmp": "without namespaces /tmp is the host's own"}
+
 #: One batch grades every attack, several of which run into a time limit on purpose.
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def graded(assignment, tmp_path_factory):
+def isolated() -> bool:
+    """Whether this machine's notebooks run in namespaces (strict in CI: never a fallback)."""
+    return detect(SANDBOX).isolated
+
+
+@pytest.fixture(scope="module")
+def graded(assignment, tmp_path_factory, isolated):
     folder = tmp_path_factory.mktemp("attacks")
     for name, (base, attack, _) in ATTACKS.items():
+        if name in NEEDS_ISOLATION and not isolated:
+            continue
         notebook = nbformat.read(str(BASES[base]), as_version=4)
         notebook.cells.append(nbformat.v4.new_code_cell(attack))
         nbformat.write(notebook, str(folder / f"{name}.ipynb"))
@@ -132,7 +146,9 @@ def _write_odd_but_valid(folder):
 
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))
-def test_attack_gets_exactly_what_the_code_earns(graded, name):
+def test_attack_gets_exactly_what_the_code_earns(graded, name, isolated):
+    if name in NEEDS_ISOLATION and not isolated:
+        pytest.skip(f"needs bubblewrap: {NEEDS_ISOLATION[name]}")
     assert graded[name].score == pytest.approx(ATTACKS[name][2], abs=1e-3)
 
 

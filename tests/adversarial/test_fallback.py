@@ -243,3 +243,17 @@ def test_as_root_without_namespaces_the_notebook_is_an_unprivileged_user(tmp_pat
         assert facts["write_outside"] == "PermissionError"
         assert facts["no_new_privs"] == ["1"]
     assert _left("4321") == ""
+
+
+def test_doctor_says_which_protection_is_in_force(no_namespaces):
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    done = CliRunner().invoke(main, ["doctor"])
+    line = next(line for line in done.output.splitlines() if line.startswith("protection"))
+    if no_namespaces.kind == "unprivileged":
+        assert done.exit_code == 2 and "unprivileged user (uid 65534)" in line
+    else:
+        assert done.exit_code == 1 and line.split()[-1] == "none"
+    assert "NO_NAMESPACES" in done.output  # the reason is shown
