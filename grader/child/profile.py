@@ -47,16 +47,25 @@ def apply(max_epochs: int | None = None, max_steps_per_epoch: int | None = None,
         _cap_tqdm(max_loop_iterations)
 
 
-def use_stand_ins(folder: str, packages: tuple[str, ...] = ("mitdeeplearning",)) -> None:
+#: Stand-ins used even where the real package is installed: services a grading run must not
+#: reach (the course's 2024+ notebooks log their training to Comet with the student's key).
+REPLACED = ("comet_ml",)
+
+
+def use_stand_ins(folder: str, packages: tuple[str, ...] = ("mitdeeplearning",),
+                  replaced: tuple[str, ...] = REPLACED) -> None:
     """Let ``import mitdeeplearning`` find the grader's stand-in when no working package is
     installed. Appended, not prepended: an instructor who installs the course's package
     grades with the course's own code. An installed package that fails to import (the
     course's needs OpenCV and gym beside it) gives way to the stand-in, and the feedback
-    says so."""
+    says so. ``replaced`` packages are the stand-in whatever is installed."""
     if not os.path.isdir(folder):
         return
     import importlib
     import importlib.util
+
+    for package in replaced:
+        _replace(package, os.path.join(folder, package, "__init__.py"))
 
     broken = []
     for package in packages:
@@ -76,6 +85,21 @@ def use_stand_ins(folder: str, packages: tuple[str, ...] = ("mitdeeplearning",))
             sys.path.insert(0, folder)
         else:
             sys.path.append(folder)
+
+
+def _replace(package: str, init: str) -> None:
+    """Import the stand-in at ``init`` as ``package`` (nothing when it was not provided)."""
+    import importlib.util
+
+    if not os.path.isfile(init):
+        return
+    spec = importlib.util.spec_from_file_location(
+        package, init, submodule_search_locations=[os.path.dirname(init)])
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[package] = module
+    spec.loader.exec_module(module)
 
 
 def caps() -> list[str]:

@@ -9,4 +9,9 @@ where the real package is installed, the course's own code runs; where it is not
 stand-in does. It reproduces what the labs use: the same classes and functions, the same
 data handling (so a notebook trains on the same batches either way); plots are drawn with
 matplotlib, as the course's are, except the live loss plot, which only keeps its data.
+
+``comet_ml`` is the experiment tracker the course's 2024 and later notebooks log their
+training to. Its stand-in logs nothing and is used even where the real package is installed
+(a grading run has no network and must not send anything to a student's account); the
+feedback says that tracking was off.
 """
