@@ -26,12 +26,9 @@ from grader.execution.runners import LocalRunner, Runner
 from grader.execution.sandbox import Sandbox
 from grader.execution.sandbox import detect as detect_sandbox
 from grader.execution.submission import Submission, discover, read_submission, shard
-from grader.files import atomic_write
 from grader.observations import Observations
 from grader.plan import Plan, make_plan
-from grader.report.feedback import write_feedback
-from grader.report.reporters import Reporter, RunInfo, report_run
-from grader.report.results_json import write_results_json
+from grader.report.reporters import Reporter, RunInfo, ScoredSubmission, report_run, report_submission
 from grader.report.run_json import read_run_json, write_run_json
 from grader.results import SubmissionResult
 from grader.scoring.scorer import Selection, score_each
@@ -217,17 +214,15 @@ read_manifest = read_run_json  # the name merge and older callers use
 def _write(assignment: Assignment, plan: Plan, submission: Submission, observations: Observations,
            result: SubmissionResult, options: GradeOptions,
            save_observations: bool = True) -> SubmissionResult:
-    """Write everything of one scored submission. The grader's own time (scoring, writing)
-    goes into the stored observations' timings, not into results.json, which stays the same
-    from one run to the next."""
+    """Write everything of one scored submission, through the per-submission reporters
+    (``grader.report.reporters``). The grader's own time (scoring, writing) goes into the
+    stored observations' timings, not into results.json, which stays the same from one run to
+    the next."""
     started = time.perf_counter()
     folder = options.out / "submissions" / submission.name
     folder.mkdir(parents=True, exist_ok=True)
-    for name, data in result.attachments.items():
-        atomic_write(folder / name, data)
-    write_results_json(result, folder, assignment.visibility())
-    if not options.selection.public_only:  # a student's `grader check` writes to a temporary folder
-        write_feedback(result, folder, assignment, observations, plan.reference)
+    report_submission(ScoredSubmission(result, folder, assignment, observations, plan.reference,
+                                       public_only=options.selection.public_only))
     result.timings["write"] = observations.timings["write"] = round(time.perf_counter() - started, 4)
     if save_observations:
         observations.save(folder)

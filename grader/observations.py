@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, TypedDict, get_args
 
 from grader import wire
-from grader.analysis.forbidden import ForbiddenUse
+from grader.analysis.uses import ForbiddenUse
 from grader.files import atomic_write
 
 #: How a code cell ended ("crashed": it killed the process, and was skipped in a rerun).

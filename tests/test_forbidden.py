@@ -8,7 +8,8 @@ import inspect
 
 import pytest
 
-from grader.analysis.forbidden import ForbiddenUse, find_forbidden_uses, tainted_scopes
+from grader.analysis.forbidden import find_forbidden_uses, tainted_scopes
+from grader.analysis.uses import ForbiddenUse
 
 FORBIDDEN = [
     "scipy.signal",
@@ -863,3 +864,25 @@ def test_a_parameter_named_like_a_tainted_function_does_not_spread_the_taint() -
                        "def apply(conv2d, x):\n    return conv2d(x)\n"
                        "def local(x):\n    conv2d = abs\n    return conv2d(x)")
     assert "conv2d" in tainted and "apply" not in tainted and "local" not in tainted
+
+
+def test_one_walk_gives_what_the_three_entry_points_give() -> None:
+    from grader.analysis.forbidden import analyse, undecided_cells
+
+    sources = _big_notebook(40) + ["x = " + "1 if a else " * 1000 + "2"]
+    analysis = analyse(sources, FORBIDDEN)
+    uses = find_forbidden_uses(sources, FORBIDDEN)
+    assert analysis.uses == uses
+    assert analysis.scopes == tainted_scopes(sources, uses)
+    assert analysis.undecided == undecided_cells(sources) == [len(sources) - 1]
+
+
+def test_taint_spreads_to_every_referrer_through_cycles_and_only_to_them() -> None:
+    from grader.analysis.taint import spread
+
+    refers_to = {"a": {"b"}, "b": {"c", "a"}, "c": set(), "d": {"e"}, "e": set(), "f": {"a"}}
+    reached = spread(refers_to, {"c": ["use in c"], "e": ["use in e"]})
+    assert reached == {"c": {"use in c"}, "e": {"use in e"}, "a": {"use in c"}, "b": {"use in c"},
+                       "d": {"use in e"}, "f": {"use in c"}}
+    # the names holding items first, then as passes over refers_to find them (b before a)
+    assert list(reached) == ["c", "e", "b", "d", "a", "f"]

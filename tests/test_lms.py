@@ -15,19 +15,18 @@ from pathlib import Path
 import pytest
 
 from grader.errors import GraderError
-from grader.tools import lms
-from grader.tools.lms import (
+from grader.report.spreadsheet import neutralise
+from grader.tools.lms import collect as lms
+from grader.tools.lms.collect import ArchiveError, collect
+from grader.tools.lms.grades import (
     CANVAS_FEEDBACK_NOTE,
-    ArchiveError,
     ExportError,
     FeedbackUploadUnsupported,
     GradeRow,
-    collect,
     export,
     feedback_zip,
     moodle_date,
     moodle_feedback_zip,
-    neutralise,
 )
 
 
@@ -472,3 +471,20 @@ def test_canvas_has_no_bulk_feedback_upload(tmp_path: Path) -> None:
     assert str(error.value) == CANVAS_FEEDBACK_NOTE
     assert "Canvas has no bulk upload of feedback files" in CANVAS_FEEDBACK_NOTE
     assert not (tmp_path / "feedback.zip").exists()
+
+
+def test_a_folders_layout_is_told_from_its_names_without_copying_or_following_links(tmp_path: Path) -> None:
+    from grader.tools.lms.collect import detect
+
+    canvas = tmp_path / "canvas"
+    canvas.mkdir()
+    (canvas / "doejane_1234_5678_lab.ipynb").write_bytes(notebook("jane"))
+    (canvas / "notes.txt").write_text("not a notebook")
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "alice.ipynb").write_bytes(notebook("alice"))
+    (plain / "linked").symlink_to(canvas, target_is_directory=True)  # a Canvas folder, behind a link
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert detect(canvas) == "canvas"
+    assert detect(plain) == "plain"
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

@@ -151,3 +151,36 @@ def test_not_a_run(tmp_path):
     (tmp_path / "submissions").mkdir()
     with pytest.raises(GraderError, match="no graded submission"):
         load(tmp_path)
+
+
+def test_per_submission_outputs_go_through_the_reporter_seam(assignment, tmp_path, monkeypatch):
+    """results.json, the feedback pages and any registered per-submission reporter are
+    written for each scored submission; a student's public-only check gets no feedback."""
+    from grader.observations import Observations
+    from grader.plan import Plan
+    from grader.report import reporters
+
+    monkeypatch.setattr(reporters, "_SUBMISSION_REGISTRY", dict(reporters._SUBMISSION_REGISTRY))
+    seen = []
+
+    class Named:
+        def write_submission(self, scored: reporters.ScoredSubmission) -> None:
+            seen.append(scored.result.submission)
+            (scored.folder / "named.txt").write_text(scored.result.submission)
+
+    reporters.register_submission("named", Named)
+    (result,) = grade_all(assignment, [EXAMPLES / "reference.ipynb"], tmp_path / "out", jobs=1).values()
+    folder = tmp_path / "out" / "submissions" / result.submission
+    assert seen == [result.submission]
+    assert {"results.json", "feedback.html", "feedback.md", "named.txt"} <= {p.name for p in folder.iterdir()}
+
+    observations = Observations.load(folder)
+    reference = Plan.load(tmp_path / "out" / ".plan" / observations.plan_id).reference
+    public = tmp_path / "public"
+    public.mkdir()
+    reporters.report_submission(reporters.ScoredSubmission(result, public, assignment, observations,
+                                                           reference, public_only=True))
+    assert sorted(p.name for p in public.iterdir()) == ["named.txt", "results.json"]
+    assert (public / "results.json").read_bytes() == (folder / "results.json").read_bytes()
+    with pytest.raises(GraderError, match="known: attachments, feedback, named, results"):
+        reporters.get_submission("nope")

@@ -1,9 +1,10 @@
 """Static analysis of submitted code: forbidden APIs, and the names whose code reaches them.
 
 Source is only parsed here, never run, so this happens in the grader's process. The
-analyser in ``grader.analysis.forbidden`` finds each use of a forbidden API; this module decides what
-a use costs: the top-level names (functions, classes, module-level bindings) whose *last*
-binding reaches one, directly or through other names of the notebook.
+analysis in ``grader.analysis.forbidden`` finds each use of a forbidden API; this module decides
+what a use costs: the top-level names (functions, classes, module-level bindings) whose *last*
+binding reaches one, directly or through other names of the notebook (spread by
+``grader.analysis.taint``, as the analysis spreads uses over its defs).
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ from __future__ import annotations
 import ast
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from grader.analysis.forbidden import find_forbidden_uses, tainted_scopes, undecided_cells
+from grader.analysis.forbidden import analyse
+from grader.analysis.magics import python_sources
+from grader.analysis.taint import referrers as referred_by
+from grader.analysis.taint import spread
+from grader.analysis.uses import ForbiddenUse
 from grader.spec.notebook import CodeCell
 
 #: CPython 3.11's AST constructor is not thread-safe ("AST constructor recursion depth
@@ -44,54 +49,39 @@ def referrers(cells: Sequence[CodeCell]) -> dict[str, list[str]]:
     """For each top-level name, the top-level names whose last binding refers to it (who
     calls ``conv2d``): a forbidden module loaded at run time by ``conv2d`` reaches them too."""
     with AST_LOCK:
-        last = _last_bindings(_python_sources(cells))
-    result: dict[str, list[str]] = {}
-    for name, (_, _, refers_to) in last.items():
-        for other in sorted(refers_to & last.keys() - {name}):
-            result.setdefault(other, []).append(name)
-    return result
+        last = _last_bindings(python_sources(cells))
+    return referred_by({name: refers_to & last.keys() for name, (_, _, refers_to) in last.items()})
 
 
-def _python_sources(cells: Sequence[CodeCell]) -> list[str]:
-    """Each cell as the Python it runs (magics turned into calls, cell magics unwrapped)."""
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    transformer = TransformerManager()
-    sources = []
-    for cell in cells:
-        try:
-            sources.append(transformer.transform_cell(_cell_magic_body(cell.source)))
-        except Exception:  # noqa: BLE001 - unparseable cells are skipped by the analyser too
-            sources.append(cell.source)
-    return sources
+_Last = dict[str, tuple[int, ast.stmt, set[str]]]
 
 
 def _analyse(cells: Sequence[CodeCell], apis: Sequence[str]) -> tuple[list, dict]:
-    sources = _python_sources(cells)
-    uses = find_forbidden_uses(sources, apis)
-    reached = _taint_module_level(sources, uses, tainted_scopes(sources, uses))
+    sources = python_sources(cells)
+    analysis = analyse(sources, apis)
+    last = _last_bindings(sources)
+    reached = _taint_module_level(last, analysis.uses, analysis.scopes)
     tainted = {name: sorted({u.describe() for u in found}) for name, found in reached.items()}
-    for number in undecided_cells(sources):  # where analysis cannot decide, nothing is earned
+    undecided: dict[str, list[str]] = {}
+    for number in analysis.undecided:  # where analysis cannot decide, nothing is earned
         why = (f"code cell {number + 1} could not be checked for forbidden APIs "
                f"(it is nested too deeply to analyse)")
         for name in _names_bound(sources[number]):
             tainted.setdefault(name, []).append(why)
-    return uses, _spread(_last_bindings(sources), tainted)
+            undecided.setdefault(name, []).append(why)
+    return analysis.uses, _spread(last, tainted, undecided)
 
 
-def _spread(last: dict[str, tuple[int, ast.stmt, set[str]]],
-            tainted: dict[str, list[str]]) -> dict[str, list[str]]:
-    """The reasons of each tainted name, given also to every name whose last binding refers
-    to it, until nothing changes."""
+def _spread(last: _Last, tainted: dict[str, list[str]],
+            undecided: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """The reasons of each tainted name, with the undecided cells' reasons given also to
+    every name whose last binding refers to a name they void (the uses were spread already).
+    A name's own reasons keep their order unless it gains others: then all are sorted."""
     result = {name: list(reasons) for name, reasons in tainted.items()}
-    changed = True
-    while changed:
-        changed = False
-        for name, (_, _, refers_to) in last.items():
-            reached = [r for other in sorted(refers_to & result.keys() - {name}) for r in result[other]]
-            if reached and not set(reached) <= set(result.get(name, [])):
-                result[name] = sorted(set(result.get(name, [])) | set(reached))
-                changed = True
+    for name, reasons in spread(_refers_to(last), undecided, first=tainted).items():
+        own = result.get(name, [])
+        if not reasons <= set(own):
+            result[name] = sorted(set(own) | reasons)
     return result
 
 
@@ -109,61 +99,37 @@ def _names_bound(source: str) -> list[str]:
     return sorted({name for statement in module.body for name, _ in _bindings(statement)})
 
 
-#: Cell magics whose body is not Python (shell escapes are recorded, never run).
-_SCRIPT_MAGICS = frozenset({"bash", "sh", "script", "system", "perl", "ruby", "sx", "svg",
-                            "javascript", "js", "html", "latex", "markdown", "writefile", "file"})
-
-
-def _cell_magic_body(source: str) -> str:
-    """A cell run by a cell magic (``%%time``, ``%%capture``, ``%%timeit``...) is analysed as
-    the Python it runs, on the same lines: what it defines is defined for the analysis too.
-    A script magic's body is left to IPython's transformer (it is not Python)."""
-    stripped = source.lstrip()
-    if not stripped.startswith("%%"):
-        return source
-    head, _, body = stripped.partition("\n")
-    name = head[2:].split(maxsplit=1)[0] if head[2:].strip() else ""
-    if name in _SCRIPT_MAGICS:
-        return source
-    skipped = source[: len(source) - len(stripped)].count("\n")
-    return "\n" * (skipped + 1) + body
-
-
-def _taint_module_level(sources: Sequence[str], uses: list, tainted: dict[str, list]) -> dict:
+def _taint_module_level(last: _Last, uses: list[ForbiddenUse],
+                        tainted: Mapping[str, list[ForbiddenUse]]) -> dict[str, set[ForbiddenUse]]:
     """Refine the taint by what each top-level name is bound to *last*, as Python would.
 
     A name counts only by its last binding (a student who tried scipy in an early cell and
     then wrote ``conv2d`` by hand earns the points); names bound at module level
     (``conv2d = lambda a, k: correlate2d(a, k)``, ``X_FILTERS = tf.constant(...)``) are
     tainted by the uses in their own statement; and the taint spreads to every name whose
-    last binding refers to a tainted name, until nothing changes.
+    last binding refers to a tainted name.
     """
-    last = _last_bindings(sources)
-    result: dict[str, list] = {}
+    held: dict[str, list[ForbiddenUse]] = {}
     for name, (cell, statement, _) in last.items():
         inside = [u for u in uses if u.cell == cell
                   and statement.lineno <= u.line <= (statement.end_lineno or u.line)
                   and (u.scope is None or u.scope == name)]
         if inside:
-            result[name] = inside
+            held[name] = inside
     for name, found in tainted.items():  # names the analyser saw but cannot locate (rare)
         if name not in last:
-            result[name] = list(found)
-    changed = True
-    while changed:
-        changed = False
-        for name, (_, _, refers_to) in last.items():
-            reached = [u for other in refers_to & result.keys() - {name} for u in result[other]]
-            if reached and not set(reached) <= set(result.get(name, [])):
-                result[name] = list(dict.fromkeys(result.get(name, []) + reached))
-                changed = True
-    return result
+            held[name] = list(found)
+    return spread(_refers_to(last), held)
 
 
-def _last_bindings(sources: Sequence[str]) -> dict[str, tuple[int, ast.stmt, set[str]]]:
+def _refers_to(last: _Last) -> dict[str, set[str]]:
+    return {name: refers_to for name, (_, _, refers_to) in last.items()}
+
+
+def _last_bindings(sources: Sequence[str]) -> _Last:
     """For each top-level name: the cell and statement that bind it last, and the names
     that statement refers to."""
-    last: dict[str, tuple[int, ast.stmt, set[str]]] = {}
+    last: _Last = {}
     for cell, source in enumerate(sources):
         try:
             module = ast.parse(source)

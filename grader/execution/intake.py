@@ -9,21 +9,21 @@ in ``OUT/roster.json`` beside the results: the gradebook gains those columns, an
 ``grader export`` reads them back to write the platform's import file.
 
 A plain folder of notebooks is graded in place, as before: only a ``.zip`` or a folder whose
-names follow Canvas's or Moodle's conventions is collected.
+names follow Canvas's or Moodle's conventions is collected (a folder's layout is told from its
+names where it is, nothing copied, no link followed).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from grader.execution.submission import safe_name
 from grader.files import atomic_write
-from grader.tools.lms import Collection, collect
+from grader.tools.lms.collect import Collection, collect, detect
 
 ROSTER_FILE = "roster.json"
 COLLECTED_FOLDER = "collected"
@@ -80,9 +80,8 @@ def _collected(path: Path, out: Path) -> Collection | None:
         if into.exists():
             shutil.rmtree(into)
         return collect(path, into)
-    with tempfile.TemporaryDirectory(prefix="grader-intake-") as probe:
-        if collect(path, Path(probe)).layout == "plain":
-            return None  # a folder of notebooks: graded where it is
+    if detect(path) == "plain":
+        return None  # a folder of notebooks: graded where it is (told by its names, nothing copied)
     if into.exists():
         shutil.rmtree(into)
     return collect(path, into)

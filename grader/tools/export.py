@@ -6,7 +6,7 @@ Reads only what the run wrote: each ``submissions/<name>/results.json`` (the sco
 ``feedback.html``, and ``roster.json`` (who each submission is, when the run collected an LMS
 download: ``grader.execution.intake``). Without a roster, a submission's name stands for the
 student's id (Canvas and Moodle then refuse names that are not their numeric ids, with a
-message saying so). The formats themselves are ``grader.tools.lms``'s.
+message saying so). The formats themselves are ``grader.tools.lms.grades``'s.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from grader.errors import GraderError
 from grader.execution.intake import read_roster
 from grader.report.results_json import read_results_json
 from grader.report.run_json import read_run_json
-from grader.tools.lms import CANVAS_FEEDBACK_NOTE, GradeRow, Platform, export, moodle_feedback_zip
+from grader.tools.lms.grades import CANVAS_FEEDBACK_NOTE, GradeRow, Platform, export, moodle_feedback_zip
 
 
 @dataclass(frozen=True)

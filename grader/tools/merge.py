@@ -1,12 +1,14 @@
 """Joining the output folders of sharded runs into one (``grader merge``).
 
 A CI matrix grades ``--shard 1/N`` to ``--shard N/N`` on N machines, each into an output
-folder of its own. Merging copies every graded submission's folder, the plan, and writes one
-``gradebook.csv`` and one ``run.json``, so that ``grader rescore`` and ``grader report`` work
-on the result as on a single run's folder. Nothing is run or scored again: the results are
-joined as they were graded. Runs of different assignments, specs or seeds are refused (their
-hidden inputs differ, so their grades are not comparable), and so is one name standing for
-two different submissions.
+folder of its own. Merging copies every graded submission's folder (what its per-submission
+reporters wrote: results.json, feedback, attachments, observations) and the plan, then
+writes one ``gradebook.csv`` (through the per-run reporters, as ``grade`` does) and one
+``run.json``, so that ``grader rescore`` and ``grader report`` work on the result as on a
+single run's folder. Nothing is run or scored again: the results are joined as they were
+graded. Runs of different assignments, specs or seeds are refused (their hidden inputs
+differ, so their grades are not comparable), and so is one name standing for two different
+submissions.
 """
 
 from __future__ import annotations
