@@ -11,8 +11,9 @@ after being blanked. Then this tree rescores the earlier run from its stored obs
 (``grader rescore``, which runs no notebook), and those ``results.json`` must equal the
 earlier ones with nothing blanked at all. Exit status 0 when everything is identical.
 
-The default ``REV`` is the last commit before the package was laid out in subpackages
-(issue 15); the default assignment is convolve-by-hand, whose examples run in seconds.
+The default ``REV`` is the last commit before the rest of issue 15 (taint computed once,
+forbidden.py split, per-submission reporters); an earlier one, 802348d, was the last before
+the package was laid out in subpackages. The default assignment is convolve-by-hand, whose examples run in seconds.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-BEFORE = "802348d"
+BEFORE = "2f0276b"
 COMPARED = ("results.json", "feedback.md", "feedback.html")
 WALL_TIME = re.compile(rb'"execution_time": [0-9.e+-]+')
 
