@@ -23,6 +23,7 @@ from grader.tools.lms.grades import (
     ExportError,
     FeedbackUploadUnsupported,
     GradeRow,
+    Platform,
     export,
     feedback_zip,
     moodle_date,
@@ -412,7 +413,7 @@ def test_neutralise(cell: str, safe: str) -> None:
     ("csv", [GradeRow("1", "A", float("nan"), 2)], {}, "not a number"),
     ("csv", [], {}, "no grades"),
 ])
-def test_export_refuses_what_the_platform_would_drop(tmp_path: Path, to: lms.Platform, rows: list[GradeRow],
+def test_export_refuses_what_the_platform_would_drop(tmp_path: Path, to: Platform, rows: list[GradeRow],
                                                      kwargs: dict[str, str], message: str) -> None:
     with pytest.raises(ExportError, match=message):
         export(rows, to, tmp_path / "out.csv", **kwargs)  # type: ignore[arg-type]
