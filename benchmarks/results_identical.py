@@ -13,7 +13,8 @@ earlier ones with nothing blanked at all. Exit status 0 when everything is ident
 
 The default ``REV`` is the last commit before the rest of issue 15 (taint computed once,
 forbidden.py split, per-submission reporters); an earlier one, 802348d, was the last before
-the package was laid out in subpackages. The default assignment is convolve-by-hand, whose examples run in seconds.
+the package was laid out in subpackages. The default assignment is convolve-by-hand, whose
+examples run in seconds.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""build-cnn: each example earns exactly its score, the course's own notebooks grade right
-unmodified, and data, release and validate hold up.
+"""build-cnn: what its examples' and the course's notebooks' feedback says, and data, release
+and validate hold up. Their scores are pinned in assignments/build-cnn/examples/expected.toml
+and checked by tests/test_expected_scores.py.
 
 One batch grades every example and the course's two Lab 2 Part 1 notebooks (TensorFlow in
-each child, about 35 s a notebook on one core under the grading profile), then `grader
-validate` grades the reference and the released notebook again with its own plan.
+each child, about 35 s a notebook on one core under the grading profile), once a session for
+both modules (``graded_examples``), then `grader validate` grades the reference and the
+released notebook again with its own plan.
 """
 
 from __future__ import annotations
@@ -19,50 +21,15 @@ from click.testing import CliRunner
 from grader.cli import main
 from grader.spec import load_assignment
 from grader.spec.release import released_text
-from tests.conftest import REPO, by_question, grade_all
+from tests.conftest import REPO
+from tests.test_expected_scores import graded_examples, read_expected
 
 FOLDER = REPO / "assignments" / "build-cnn"
 EXAMPLES = FOLDER / "examples"
 REFERENCE = REPO / "reference" / "build-cnn.ipynb"
-COURSE = REPO.parent / "shared" / "course" / "mit-2023-lab2"
-COURSE_NOTEBOOKS = [COURSE / "solutions" / "Part1_MNIST_Solution.ipynb", COURSE / "Part1_MNIST.ipynb"]
-needs_course = pytest.mark.skipif(not COURSE.is_dir(),
-                                  reason=f"the course's 2023 Lab 2 notebooks are not at {COURSE}")
-FULL = {"fc_model": 2, "cnn_architecture": 6, "test_acc": 3, "prediction": 1, "loss_history": 2,
-        "cnn_model": 4}
-
-
-def expected(**lost: float) -> dict[str, float]:
-    return {q: round(points - lost.get(q, 0.0), 4) for q, points in FULL.items()}
-
-
-EXPECTED = {
-    "reference": expected(),
-    "untouched": {q: 0.0 for q in FULL},
-    # Input + .add, an Activation layer, tf.keras.activations.softmax, a functional CNN with
-    # tf.nn.relu and a Softmax layer, evaluate(return_dict=True), a plain for loop without
-    # tqdm, tf.keras.losses' cross-entropy, an optimizer from a config: nothing lost.
-    "functional-api": expected(),
-    # Logits out: the softmax check fails. The notebook's fit and tape loop (a cross-entropy
-    # that expects probabilities) learn nothing (cnn_model 0.19 and 0.10 on hidden digits);
-    # the grader's recipe trains the logits model on logits, so the architecture still
-    # "learns"; test_acc honestly reports what evaluate() measured.
-    "logits-not-softmax": expected(cnn_architecture=1, loss_history=2, cnn_model=4),
-    # Dense(9): the shape check fails; label 9 breaks every training (the notebook's and
-    # the grader's) and the CNN's evaluate, so test_acc stays the fully connected model's
-    # (honestly measured, but not a CNN's); no loss history, no trained cnn_model.
-    "wrong-output-size": expected(cnn_architecture=3, test_acc=1, loss_history=2, cnn_model=4),
-    # The fit cell left out: no CNN trained with fit; test_acc is an untrained CNN's.
-    "never-trained": expected(test_acc=1, cnn_model=1),
-    # test_acc = 0.99 written by hand: no evaluate() returned it.
-    "hardcoded-test-acc": expected(test_acc=2),
-    # np.max instead of np.argmax.
-    "prediction-max-not-argmax": expected(prediction=1),
-    # from_logits=True on probabilities: a second softmax; the loss falls too little, the
-    # tape-trained model reaches ~0.70 on hidden digits (two steps of three).
-    "tape-from-logits-on-probabilities": expected(loss_history=1, cnn_model=1),
-}
-COURSE_EXPECTED = {"Part1_MNIST_Solution": expected(), "Part1_MNIST": {q: 0.0 for q in FULL}}
+COURSE_SOLUTION = read_expected("build-cnn").course["Part1_MNIST_Solution"].path
+needs_course = pytest.mark.skipif(not COURSE_SOLUTION.is_file(),
+                                  reason=f"the course's notebook is not at {COURSE_SOLUTION}")
 
 
 @pytest.fixture(scope="module")
@@ -71,27 +38,10 @@ def spec():
 
 
 @pytest.fixture(scope="module")
-def graded(spec, tmp_path_factory):
+def graded(tmp_path_factory):
     """Every example and, when present, the course's notebooks: one batch, two workers."""
-    out = tmp_path_factory.mktemp("build-cnn")
-    course = [path for path in COURSE_NOTEBOOKS if path.is_file()]
-    return grade_all(spec, [EXAMPLES, *course], out, seed=7, jobs=2)
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_example_scores(graded, name):
-    assert by_question(graded[name]) == pytest.approx(EXPECTED[name], abs=1e-3)
-    assert graded[name].max_score == 18
-
-
-def test_all_examples_were_graded(graded):
-    assert sorted(set(graded) - set(COURSE_EXPECTED)) == sorted(EXPECTED)
-
-
-@needs_course
-@pytest.mark.parametrize("name", sorted(COURSE_EXPECTED))
-def test_course_notebooks_grade_right_unmodified(graded, name):
-    assert by_question(graded[name]) == pytest.approx(COURSE_EXPECTED[name], abs=1e-3)
+    results, _ = graded_examples("build-cnn", tmp_path_factory)
+    return results
 
 
 @needs_course
@@ -265,18 +215,6 @@ def test_real_mnist_is_used_when_configured(monkeypatch, tmp_path):
     (tmp_path / "mnist.npz").rename(tmp_path / ".keras" / "datasets" / "mnist.npz")
     monkeypatch.setenv("GRADER_MNIST", "keras")
     assert load_module("data").load().source == "mnist"
-
-
-@pytest.mark.parametrize(("function", "name"), [
-    (lambda x: np.maximum(x, 0), "relu"),
-    (lambda x: np.exp(x) / np.exp(x).sum(axis=-1, keepdims=True), "softmax"),
-    (lambda x: 1 / (1 + np.exp(-x)), "sigmoid"),
-    (np.tanh, "tanh"),
-    (lambda x: x, "linear"),
-    (lambda x: np.where(x > 0, x, 0.3 * x), "other"),
-], ids=["relu", "softmax", "sigmoid", "tanh", "linear", "leaky"])
-def test_activations_are_identified_by_behaviour(function, name):
-    assert load_module("probes")._activation_name(function) == name
 
 
 def test_checks_do_not_import_tensorflow():

@@ -1,4 +1,6 @@
-"""The bundled example submissions earn exactly the scores their code deserves."""
+"""convolve-by-hand's examples: what their results say besides their scores (pinned in
+assignments/convolve-by-hand/examples/expected.toml, checked by tests/test_expected_scores.py,
+which grades the folder once a session for both modules)."""
 
 from __future__ import annotations
 
@@ -6,45 +8,12 @@ import json
 
 import pytest
 
-from tests.conftest import EXAMPLES, by_question, grade_all
-
-FULL = {"output_size": 2, "conv2d": 5, "conv_layer": 4, "relu": 1, "max_pool2d": 3,
-        "softmax": 2, "x_filters": 1, "x_feature_maps": 2}
-
-
-def expected(**lost: float) -> dict[str, float]:
-    return {q: round(points - lost.get(q, 0.0), 4) for q, points in FULL.items()}
+from tests.test_expected_scores import graded_examples, read_expected
 
 
 @pytest.fixture(scope="module")
-def graded(assignment, tmp_path_factory):
-    out = tmp_path_factory.mktemp("examples")
-    return grade_all(assignment, [EXAMPLES], out), out
-
-
-EXPECTED = {
-    "reference": expected(),
-    "untouched": {q: 0.0 for q in FULL},
-    # conv2d flips the kernel: only the symmetric public example and the 1x1 kernel pass;
-    # conv_layer calls it, so only its 1x1-filter case passes; softmax overflows.
-    "partly-correct": expected(conv2d=5 - 1 - 1 / 3, conv_layer=3.5, softmax=1),
-    "infinite-loop": expected(max_pool2d=3),
-    "syntax-error": expected(relu=1),
-    # right values, forbidden API: conv2d and everything built on it earn nothing.
-    "uses-scipy": expected(conv2d=5, conv_layer=4, x_feature_maps=2),
-}
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_example_scores(graded, name):
-    results, _ = graded
-    assert by_question(results[name]) == pytest.approx(EXPECTED[name], abs=1e-3)
-    assert results[name].max_score == 20
-
-
-def test_all_examples_were_graded(graded):
-    results, _ = graded
-    assert sorted(results) == sorted(EXPECTED)
+def graded(tmp_path_factory):
+    return graded_examples("convolve-by-hand", tmp_path_factory)
 
 
 def test_results_json_is_gradescope_format(graded):
@@ -135,4 +104,4 @@ def test_gradebook_lists_every_submission(graded):
     _, out = graded
     lines = (out / "gradebook.csv").read_text().splitlines()
     assert lines[0].startswith("submission,path,score,max_score,output_size,conv2d")
-    assert len(lines) == 1 + len(EXPECTED)
+    assert len(lines) == 1 + len(read_expected("convolve-by-hand").examples)

@@ -1,11 +1,14 @@
-"""facial-detection: each example earns exactly its score, and so do the course's own 2023
-notebooks, unmodified and offline; data, loader, release and the bias audit hold up.
+"""facial-detection: what its examples' and the course's own 2023 notebooks' feedback says
+(unmodified and offline); data, loader, release and the bias audit hold up. Their scores are
+pinned in assignments/facial-detection/examples/expected.toml and checked by
+tests/test_expected_scores.py.
 
 One batch grades every example and, when the course's folder is present beside this
 repository (../shared/course/mit-2023-lab2), its Part 2 solution and template (TensorFlow in
-each child, capped training: under a minute a notebook that trains, on one core); `grader
-validate` is checked on the same batch's reference and untouched release (same conditions:
-full marks and zero), and runs for real with GRADER_SLOW_TESTS=1 (it plans again).
+each child, capped training: under a minute a notebook that trains, on one core), once a
+session for both modules (``graded_examples``); `grader validate` is checked on the same
+batch's reference and untouched release (same conditions: full marks and zero), and runs for
+real with GRADER_SLOW_TESTS=1 (it plans again).
 """
 
 from __future__ import annotations
@@ -24,83 +27,22 @@ from grader.cli import main
 from grader.observations import Observations
 from grader.spec import load_assignment
 from grader.spec.release import released_text
-from tests.conftest import REPO, by_question, grade_all
+from tests.conftest import REPO
+from tests.test_expected_scores import graded_examples, read_expected
 
 FOLDER = REPO / "assignments" / "facial-detection"
 EXAMPLES = FOLDER / "examples"
 REFERENCE = REPO / "reference" / "facial-detection.ipynb"
-COURSE = REPO.parent / "shared" / "course" / "mit-2023-lab2"
-COURSE_SOLUTION = COURSE / "solutions" / "Part2_FaceDetection_Solution.ipynb"
-COURSE_TEMPLATE = COURSE / "Part2_FaceDetection.ipynb"
-needs_course = pytest.mark.skipif(
-    not COURSE_SOLUTION.is_file() or not COURSE_TEMPLATE.is_file(),
-    reason=f"the course's 2023 Lab 2 notebooks are not at {COURSE}")
-#: The course's questions (its TODOs) and the given classifier's report (0 points).
-COURSE_FULL = {"vae_loss": 3, "sampling": 4, "ss_vae_loss": 3, "ss_vae_model": 3,
-               "ss_vae_trained": 4, "standard_classifier_trained": 0}
-#: Ours adds the optional question, graded where the notebook defines its function.
-FULL = {**COURSE_FULL, "sample_probabilities": 3}
-MAX, COURSE_MAX = sum(FULL.values()), sum(COURSE_FULL.values())
-
-
-def expected(full: dict[str, float] = FULL, **lost: float) -> dict[str, float]:
-    return {q: round(points - lost.get(q, 0.0), 4) for q, points in full.items()}
-
-
-NOTHING = {q: 0.0 for q in FULL}
-EXPECTED = {
-    "reference": expected(),
-    "untouched": NOTHING,
-    # The course's own style, `latent_loss = # TODO`, does not parse: none of the student's
-    # functions is defined. It has no section 8: the optional question leaves the grade.
-    "course-todos": {q: 0.0 for q in COURSE_FULL},
-    # KL with the wrong sign: the kl and default cases of vae_loss fail, and so do the
-    # ss_vae_loss parts built on it; the training step is right for the loss it is given,
-    # but training the SS-VAE maximises the KL and diverges (NaN).
-    "kl-wrong-sign": expected(vae_loss=2, ss_vae_loss=2, ss_vae_trained=3),
-    # z = z_mean + epsilon: right shape and mean, variance 1 instead of exp(logsigma).
-    "sampling-ignores-logsigma": expected(sampling=2),
-    # exp(logsigma) as the standard deviation: the variance is exp(2 logsigma).
-    "sampling-exp-logsigma": expected(sampling=2),
-    # The VAE term for every image: only total_loss differs (the message says why).
-    "vae-term-for-non-faces": expected(ss_vae_loss=1),
-    # call decodes z_mean instead of a sample: a plain autoencoder, which still trains.
-    "call-decodes-the-mean": expected(ss_vae_model=1),
-    # The training step differentiates the classification loss only: the step check sees
-    # the decoder's variables get no gradient; the decoder never learns, so the
-    # reconstruction fails too, while the classification still does its job.
-    "gradient-of-classification-loss": expected(ss_vae_trained=2),
-}
-#: The course's notebooks: the solution loses the one point its (N, 1) x (N,) broadcast
-#: costs; the template earns nothing for what a student writes.
-COURSE_EXPECTED = {
-    "Part2_FaceDetection_Solution": expected(COURSE_FULL, ss_vae_loss=1),
-    "Part2_FaceDetection": {q: 0.0 for q in COURSE_FULL},
-}
+EXPECTED = read_expected("facial-detection")
+COURSE_SOLUTION = EXPECTED.course["Part2_FaceDetection_Solution"].path
+needs_course = pytest.mark.skipif(not COURSE_SOLUTION.is_file(),
+                                  reason=f"the course's notebook is not at {COURSE_SOLUTION}")
+MAX = sum(EXPECTED.points.values())
 
 
 @pytest.fixture(scope="module")
-def spec():
-    return load_assignment("facial-detection")
-
-
-@pytest.fixture(scope="module")
-def graded(spec, tmp_path_factory):
-    out = tmp_path_factory.mktemp("facial-detection")
-    course = [COURSE_SOLUTION, COURSE_TEMPLATE] if COURSE_SOLUTION.is_file() else []
-    return grade_all(spec, [EXAMPLES, *course], out, seed=7, jobs=2), out
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_example_scores(graded, name):
-    results, _ = graded
-    assert by_question(results[name]) == pytest.approx(EXPECTED[name], abs=1e-3)
-    assert results[name].max_score == sum(FULL[q] for q in EXPECTED[name])
-
-
-def test_all_examples_were_graded(graded):
-    results, _ = graded
-    assert sorted(set(results) - set(COURSE_EXPECTED)) == sorted(EXPECTED)
+def graded(tmp_path_factory):
+    return graded_examples("facial-detection", tmp_path_factory)
 
 
 def test_validate_conditions_hold_on_the_batch(graded):
@@ -108,14 +50,6 @@ def test_validate_conditions_hold_on_the_batch(graded):
     results, _ = graded
     assert results["reference"].score == MAX
     assert results["untouched"].score == 0
-
-
-@needs_course
-@pytest.mark.parametrize("name", sorted(COURSE_EXPECTED))
-def test_course_notebook_scores(graded, name):
-    results, _ = graded
-    assert by_question(results[name]) == pytest.approx(COURSE_EXPECTED[name], abs=1e-3)
-    assert results[name].max_score == COURSE_MAX
 
 
 @needs_course

@@ -2,7 +2,8 @@
 
 Trusted instructor code. It runs in the planner (``write_mnist_npz``, named by ``[[provide]]``
 in assignment.toml) and in the grader's process (``checks.py`` imports it for the hidden
-images and their labels). It never runs in a student's process, and it imports numpy only.
+images and their labels). It never runs in a student's process, and it imports numpy only
+(and the grader's image helpers, ``grader.kit.images``).
 
 Three disjoint splits come out of one source:
 
@@ -40,9 +41,10 @@ test set does not); thresholds are therefore declared per source in checks.py.
 
 Generating the 70,000 images takes a few seconds, so the result is cached on disk
 (``$XDG_CACHE_HOME/grader`` or ``~/.cache/grader``), keyed by a hash of the generator's
-parameters and of scikit-learn's file, written atomically; the planner and the grader's
-process reuse it across runs. Without a writable cache folder the splits are generated in
-memory each time. ``generation_seconds()`` tells what the last generation cost.
+parameters, of scikit-learn's file and of the kit's image helpers, written atomically; the
+planner and the grader's process reuse it across runs. Without a writable cache folder the
+splits are generated in memory each time. ``generation_seconds()`` tells what the last
+generation cost.
 
 The file is read directly from scikit-learn's installed package (``load_digits`` reads
 the same file) so that the grader's process need not import scikit-learn and scipy.
@@ -62,6 +64,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from grader.kit.images import interpolation_matrix, source_digest
 
 ENVIRONMENT = "GRADER_MNIST"
 SEED = 20240611
@@ -191,6 +195,7 @@ def cache_folder() -> Path:
 def _cache_key(augmentation: Augmentation, images8: np.ndarray, labels: np.ndarray) -> str:
     digest = hashlib.sha256(json.dumps(asdict(augmentation), sort_keys=True).encode())
     digest.update(repr((SEED, DIGITS_FRACTIONS, CHUNK)).encode())
+    digest.update(source_digest())  # the kit's resampling
     digest.update(np.ascontiguousarray(images8).tobytes() + np.ascontiguousarray(labels).tobytes())
     return digest.hexdigest()[:16]
 
@@ -264,7 +269,7 @@ def _augmented_split(base: np.ndarray, labels: np.ndarray, originals: np.ndarray
 def centred_frames(images8: np.ndarray) -> np.ndarray:
     """(n, 8, 8) digits in 0..16 as (n, 28, 28) floats in [0, 1]: a 20x20 box in a 28x28
     frame, moved so the centre of mass is at the frame's centre, as MNIST was made."""
-    weights = _interpolation_matrix(8, 20)
+    weights = interpolation_matrix(8, 20)
     small = np.einsum("ij,njk,lk->nil", weights, np.asarray(images8, np.float64) / 16.0, weights)
     frames = np.zeros((len(small), 28, 28))
     frames[:, 4:24, 4:24] = small
@@ -308,7 +313,7 @@ def _elastic_field(n: int, augmentation: Augmentation, rng: np.random.Generator)
     """(n, 2, 28, 28) smooth displacements: a coarse random grid, upsampled bilinearly."""
     grid = augmentation.elastic_grid
     coarse = rng.normal(0.0, augmentation.elastic_pixels, size=(n, 2, grid, grid))
-    weights = _interpolation_matrix(grid, 28)
+    weights = interpolation_matrix(grid, 28)
     return np.einsum("ij,ncjk,lk->ncil", weights, coarse, weights)
 
 
@@ -359,15 +364,3 @@ def read_sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
                           f"scikit-learn), or set {ENVIRONMENT} to an mnist.npz") from exc
     bunch = load_digits()
     return bunch.images.astype(np.float64), bunch.target.astype(np.uint8)
-
-
-def _interpolation_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """Rows of bilinear weights that resample n_in samples to n_out (pixel centres aligned)."""
-    position = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
-    low = np.floor(position).astype(int)
-    high = np.minimum(low + 1, n_in - 1)
-    frac = position - low
-    matrix = np.zeros((n_out, n_in))
-    matrix[np.arange(n_out), low] += 1 - frac
-    matrix[np.arange(n_out), high] += frac
-    return matrix

@@ -3,7 +3,8 @@
 Trusted instructor code. It runs in the planner (``write_train_face_h5``, named by
 ``[[provide]]`` in assignment.toml) and in the grader's process (``checks.py`` imports it for
 the hidden images, their labels and their group attributes). It never runs in a student's
-process, and it imports numpy (and h5py, only to write or read an HDF5 file).
+process, and it imports numpy, the grader's image helpers (``grader.kit.images``) and h5py
+(only to write or read an HDF5 file).
 
 The file format is the course's: an HDF5 file with
 
@@ -57,10 +58,10 @@ nothing to read).
 
 Generating 8,700 images takes about 15 s, so each synthetic split is generated once and kept
 on disk (``cached``): ``$XDG_CACHE_HOME/grader`` or ``~/.cache/grader`` of the user running
-the grader, one ``.npz`` per split named by a hash of this file's source (any change of the
-generator or its parameters makes new files), written to a temporary name and renamed, so a
-killed run never leaves half a file. Where that folder cannot be written, the split is
-generated in memory each time.
+the grader, one ``.npz`` per split named by a hash of this file's source and of the kit's
+image helpers (any change of the generator or its parameters makes new files), written to a
+temporary name and renamed, so a killed run never leaves half a file. Where that folder
+cannot be written, the split is generated in memory each time.
 
 Bias by design: in ``train`` 90% of faces are light (``TRAIN_LIGHT``), and long hair is rarer
 (35%); the decoys are light or dark half and half, so in training a dark oval is more often a
@@ -83,6 +84,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from grader.kit.images import interpolation_matrix, source_digest
 
 ENVIRONMENT = "GRADER_FACES"
 SEED = 20240612
@@ -254,8 +257,9 @@ def cache_folder() -> Path:
 
 
 def generator_key() -> str:
-    """A hash of this file's source: the generator, its seeds and its sizes."""
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    """A hash of this file's source (the generator, its seeds and its sizes) and of the
+    kit's image helpers it uses."""
+    return hashlib.sha256(Path(__file__).read_bytes() + source_digest()).hexdigest()[:16]
 
 
 def cached(name: str, build) -> Split:
@@ -326,18 +330,7 @@ class _Canvas:
         self.image += change
 
 
-def _interpolation(n_in: int, n_out: int) -> np.ndarray:
-    position = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
-    low = np.floor(position).astype(int)
-    high = np.minimum(low + 1, n_in - 1)
-    frac = position - low
-    matrix = np.zeros((n_out, n_in))
-    matrix[np.arange(n_out), low] += 1 - frac
-    matrix[np.arange(n_out), high] += frac
-    return matrix
-
-
-_UP4 = _interpolation(4, SIZE)
+_UP4 = interpolation_matrix(4, SIZE)
 
 
 def _tone(rng: np.random.Generator, dark: bool) -> np.ndarray:
