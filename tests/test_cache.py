@@ -140,3 +140,21 @@ def test_a_damaged_cache_entry_is_a_miss_not_a_failure(tmp_path):
     folder.mkdir(parents=True)
     (folder / "observations.json").write_text("{not json")
     assert cache.get("abcdef", "someone") is None
+
+
+def test_the_key_covers_the_code_that_runs_beside_the_notebook(tmp_path):
+    """A change to the child's modules or the probe kit runs notebooks again."""
+    from grader.execution.cache import PACKAGE as package
+    from grader.execution.cache import child_code_digest
+
+    copy = tmp_path / "grader"
+    for folder in ("child", "kit"):
+        shutil.copytree(package / folder, copy / folder)
+    before = child_code_digest(copy)
+    assert before == child_code_digest(package)
+    kit = copy / "kit" / "keras.py"
+    kit.write_text(kit.read_text() + "\n# changed\n")
+    assert child_code_digest(copy) != before
+    changed = child_code_digest(copy)
+    kit.unlink()
+    assert child_code_digest(copy) not in (before, changed)

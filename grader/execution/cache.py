@@ -5,7 +5,9 @@ thresholds or messages needs no notebook to run again: regrading a folder finds 
 submission's observations here and only scores them. The key covers what the child
 runs and sees: the notebook's code cells, the probes (names and hidden inputs, so the
 seed), the probe code, prelude, grading parameters, provided files, limits, forbidden
-APIs, and the grader's version. The checks' points and thresholds are not in it; change
+APIs, the grader's version and the source of its code that runs in the child (``grader/child``,
+and ``grader/kit``, which probes import), so a change there runs notebooks again even
+before a release. The checks' points and thresholds are not in it; change
 anything that is, and the submission runs again. The cache lives in the output folder
 (``OUT/.cache``), so it is exactly as trusted as the results beside it.
 """
@@ -40,6 +42,7 @@ class ExecutionKeys:
     def __init__(self, assignment: Assignment, plan: Plan) -> None:
         digest = hashlib.sha256()
         _add(digest, "grader", __version__)
+        _add(digest, "child code", child_code_digest())
         _add(digest, "probes", [asdict(p) for p in plan.probes.probes])
         for name in sorted(plan.probes.arrays):
             array = np.ascontiguousarray(plan.probes.arrays[name])
@@ -66,6 +69,19 @@ def _add(digest: hashlib._Hash, label: str, value: object) -> None:
     if not isinstance(value, bytes):
         value = json.dumps(value, sort_keys=True, default=str).encode()
     digest.update(value)
+
+
+PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def child_code_digest(package: Path = PACKAGE) -> str:
+    """The grader's code that runs beside the notebook: the child's modules and the kit."""
+    digest = hashlib.sha256()
+    for folder in ("child", "kit"):
+        for path in sorted((package / folder).rglob("*.py")):
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+            digest.update(_file_digest(path).encode())
+    return digest.hexdigest()
 
 
 def _file_digest(path: Path) -> str:
