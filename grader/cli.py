@@ -540,7 +540,7 @@ def gradescope(assignment: str, out: Path | None, seed: int | None) -> None:
     reading /autograder/submission/ and writing /autograder/results/results.json), with the
     plan made here: Gradescope's container only runs the student's notebook and scores it."""
     from grader.spec import load_assignment
-    from grader.tools.gradescope import bundle_summary, write_gradescope_bundle
+    from grader.tools.gradescope import bundle_summary, container_advice, write_gradescope_bundle
 
     spec = load_assignment(assignment)
     folder = out or Path(f"gradescope-{spec.name}")
@@ -548,6 +548,8 @@ def gradescope(assignment: str, out: Path | None, seed: int | None) -> None:
     archive = write_gradescope_bundle(spec, folder, seed=seed)
     for line in bundle_summary(folder):
         click.echo(f"  {line}")
+    advice, warning = container_advice(spec.name)
+    click.secho(f"  {advice}", fg="yellow" if warning else None, err=warning)
     click.echo(f"wrote {archive}: upload it as the autograder (base image with Python 3.11+)")
 
 

@@ -1,6 +1,6 @@
 """grader ci-template: the GitHub workflow parses, names the assignment and its grading step
-runs here; the Gradescope bundle has Gradescope's layout and its run_autograder grades a
-submission in a simulated /autograder root.
+runs here. The Gradescope bundle's tests are in test_gradescope_bundle.py and
+test_gradescope_container.py.
 """
 
 from __future__ import annotations
@@ -10,15 +10,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from grader.spec import load_assignment
 from grader.tools.ci_template import github_workflow, write_github_workflow
-from grader.tools.gradescope import pick_notebook, write_gradescope_bundle
 from tests.conftest import EXAMPLES, REPO
 
 NAME = "convolve-by-hand"
@@ -117,78 +114,3 @@ def test_grading_step_runs_as_written(spec, tmp_path):
     results = json.loads((tmp_path / "grader-results/submissions" / NAME / "results.json").read_text())
     assert results["score"] == 20
     assert (tmp_path / "grader-results/junit.xml").is_file()
-
-
-def test_gradescope_bundle_layout(spec, tmp_path):
-    archive = write_gradescope_bundle(spec, tmp_path / "bundle", seed=3)
-    with zipfile.ZipFile(archive) as bundle:
-        names = set(bundle.namelist())
-        modes = {info.filename: info.external_attr >> 16 for info in bundle.infolist()}
-        run_autograder = bundle.read("run_autograder").decode()
-    assert {"setup.sh", "run_autograder", "grader/pyproject.toml", "grader/grader/cli.py",
-            f"grader/assignments/{NAME}/checks.py", f"grader/reference/{NAME}.ipynb"} <= names
-    assert not any("/examples/" in n or "__pycache__" in n for n in names)
-    assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111
-    for script in ("setup.sh", "run_autograder"):  # bash reads them (they run on Gradescope)
-        assert subprocess.run(["bash", "-n", str(archive.parent / script)]).returncode == 0
-    assert f"run-autograder {NAME}" in run_autograder and "--seed 3" in run_autograder
-
-
-def run_autograder(bundle: Path, root: Path) -> subprocess.CompletedProcess:
-    """Gradescope's call, against a simulated root, importing the bundle's own grader."""
-    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "GRADER_PYTHON": sys.executable,
-           "PYTHONPATH": str(bundle / "grader")}
-    env.pop("GRADER_ASSIGNMENTS", None)
-    return subprocess.run(["bash", str(bundle / "run_autograder")], env=env, capture_output=True,
-                          text=True, timeout=300)
-
-
-@pytest.mark.slow
-def test_run_autograder_grades_a_submission(spec, tmp_path):
-    bundle = tmp_path / "bundle"
-    write_gradescope_bundle(spec, bundle, seed=3)
-    root = tmp_path / "autograder"
-    (root / "submission").mkdir(parents=True)
-    shutil.copy(EXAMPLES / "partly-correct.ipynb", root / "submission" / "my work.ipynb")
-    done = run_autograder(bundle, root)
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads((root / "results" / "results.json").read_text())
-    assert results["score"] == pytest.approx(11.8333, abs=1e-3)
-    assert {t["tags"][0] for t in results["tests"]} == {q.id for q in spec.questions}
-    assert results["extra_data"]["assignment"] == NAME
-    plans = list((root / "grader-cache" / ".plan").iterdir())
-    assert plans and all(str(p.name).endswith("-3") for p in plans)  # the bundle's seed
-
-
-def test_run_autograder_without_a_notebook(spec, tmp_path):
-    bundle = tmp_path / "bundle"
-    write_gradescope_bundle(spec, bundle, seed=3)
-    root = tmp_path / "autograder"
-    (root / "submission").mkdir(parents=True)
-    (root / "submission" / "notes.txt").write_text("forgot the notebook")
-    done = run_autograder(bundle, root)
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads((root / "results" / "results.json").read_text())
-    assert results["score"] == 0 and f"upload {NAME}.ipynb" in results["output"]
-
-
-def test_pick_notebook(tmp_path):
-    (tmp_path / "a.ipynb").write_text("{}")
-    (tmp_path / "b.ipynb").write_text("{}")
-    assert pick_notebook(tmp_path, "x.ipynb")[0] is None
-    assert "2 notebooks" in pick_notebook(tmp_path, "x.ipynb")[1]
-    assert pick_notebook(tmp_path, "b.ipynb")[0] == tmp_path / "b.ipynb"
-
-
-def test_gradescope_command_writes_the_zip(tmp_path):
-    import zipfile
-
-    from click.testing import CliRunner
-
-    from grader.cli import main
-
-    result = CliRunner().invoke(main, ["gradescope", "convolve-by-hand", "--out",
-                                       str(tmp_path / "gs"), "--seed", "3"])
-    assert result.exit_code == 0, result.output
-    names = zipfile.ZipFile(tmp_path / "gs" / "autograder.zip").namelist()
-    assert "setup.sh" in names and "run_autograder" in names

@@ -1,4 +1,4 @@
-"""The planner process: ``python -m grader.plan ASSIGNMENT_FOLDER SEED OUT all|public``."""
+"""The planner process: ``python -m grader.plan ASSIGNMENT_FOLDER SEED OUT all|public [answers]``."""
 
 import sys
 

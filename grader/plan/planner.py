@@ -26,6 +26,9 @@ from grader.results import CheckInfo
 from grader.spec import Assignment, load_assignment
 
 PLAN_TIMEOUT = 3600.0
+#: Set to 1 where plans are only ever shipped, made elsewhere (a Gradescope bundle's
+#: run_autograder): a missing plan is then an error, never a run of the reference.
+NO_PLANNING = "GRADER_NO_PLANNING"
 
 
 @dataclass
@@ -34,36 +37,47 @@ class Plan:
     checks: list[CheckInfo] = field(default_factory=list)
     probes: ProbePlan = field(default_factory=ProbePlan)
     reference: dict[str, ProbeRecord] = field(default_factory=dict)
-    home_files: dict[str, Path] = field(default_factory=dict)  # under $HOME -> file in the plan
+    #: under $HOME -> the file in the plan folder; stored relative to that folder (a plan can
+    #: be moved or shipped, as a Gradescope bundle does), absolute in plans made before
+    home_files: dict[str, Path] = field(default_factory=dict)
+    #: the reference notebook's answers to the probes every submission gets: what a perfect
+    #: submission reports (kept only when asked for: a Gradescope bundle's self-test)
+    answers: dict[str, ProbeRecord] = field(default_factory=dict)
     id: str = ""  # see plan_id; set when loaded
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        encoder = wire.Encoder(prefix="r")
+        encoder, answers = wire.Encoder(prefix="r"), wire.Encoder(prefix="s")
         data = {
             "seed": self.seed,
             "checks": [asdict(c) for c in self.checks],
             "probes": [asdict(p) for p in self.probes.probes],
             "reference": {k: {**asdict(r), "value": encoder.encode(r.value)}
                           for k, r in self.reference.items()},
-            "home_files": {k: str(v) for k, v in self.home_files.items()},
+            "home_files": {k: _relative(v, folder) for k, v in self.home_files.items()},
+            "answers": {k: {**asdict(r), "value": answers.encode(r.value)}
+                        for k, r in self.answers.items()},
         }
-        atomic_write(folder / "plan.npz", wire.save_arrays({**self.probes.arrays, **encoder.arrays}))
+        atomic_write(folder / "plan.npz", wire.save_arrays({**self.probes.arrays, **encoder.arrays,
+                                                            **answers.arrays}))
         atomic_write(folder / "plan.json", json.dumps(data).encode())
 
     @classmethod
     def load(cls, folder: Path) -> Plan:
         data = json.loads((folder / "plan.json").read_text(encoding="utf-8"))
         arrays = wire.load_arrays((folder / "plan.npz").read_bytes())
-        reference = {}
-        for key, record in data["reference"].items():
-            record["value"] = wire.decode(record["value"], arrays)
-            reference[key] = ProbeRecord(**record)
+        reference: dict[str, ProbeRecord] = {}
+        answers: dict[str, ProbeRecord] = {}
+        for records, stored in ((reference, data["reference"]), (answers, data.get("answers", {}))):
+            for key, record in stored.items():
+                record["value"] = wire.decode(record["value"], arrays)
+                records[key] = ProbeRecord(**record)
         probes = [Probe(**p) for p in data["probes"]]
         probe_arrays = {k: v for k, v in arrays.items() if k.startswith("p")}
         return cls(seed=data["seed"], checks=[CheckInfo(**c) for c in data["checks"]],
                    probes=ProbePlan(probes, probe_arrays), reference=reference,
-                   home_files={k: Path(v) for k, v in data["home_files"].items()})
+                   home_files={k: folder / v for k, v in data["home_files"].items()},
+                   answers=answers)
 
     def harness(self, assignment: Assignment) -> Harness:
         """What each submission's child receives: probes, probe code, prelude, files."""
@@ -73,17 +87,30 @@ class Plan:
                        forbidden=list(assignment.forbidden.apis))
 
 
+def _relative(path: Path, folder: Path) -> str:
+    """``path`` as stored in plan.json: relative to the plan's folder when inside it."""
+    try:
+        return path.resolve().relative_to(folder.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def make_plan(assignment: Assignment, seed: int, cache: Path | None = None,
-              public_only: bool = False) -> Plan:
+              public_only: bool = False, answers: bool = False) -> Plan:
     """The plan for ``seed``, from ``cache`` when the spec, checks and reference are unchanged.
 
     A public-only plan (for students' own ``grader check``) holds only the probes of public
-    checks, so no hidden input ever reaches a student's machine's notebook process.
+    checks, so no hidden input ever reaches a student's machine's notebook process. With
+    ``answers``, a plan made here also keeps the reference's answers to those probes
+    (``Plan.answers``); one found in ``cache`` is used as it is.
     """
     folder = (cache or Path(tempfile.mkdtemp(prefix="grader-plan-")))
     folder = folder / plan_id(assignment, seed, public_only)
     if not (folder / "plan.json").is_file():
-        _run_planner(assignment, seed, folder, public_only)
+        if os.environ.get(NO_PLANNING) == "1":
+            raise PlanError(f"no plan {folder.name} in {folder.parent}, and {NO_PLANNING}=1 forbids "
+                            "running the reference to make one")
+        _run_planner(assignment, seed, folder, public_only, answers)
     plan = Plan.load(folder)
     plan.id = folder.name
     return plan
@@ -95,9 +122,11 @@ def plan_id(assignment: Assignment, seed: int, public_only: bool = False) -> str
     return f"{assignment.name}-{assignment.fingerprint()}-{seed}{suffix}"
 
 
-def _run_planner(assignment: Assignment, seed: int, folder: Path, public_only: bool) -> None:
+def _run_planner(assignment: Assignment, seed: int, folder: Path, public_only: bool,
+                 answers: bool = False) -> None:
     command = [sys.executable, "-m", "grader.plan", str(assignment.folder), str(seed),
                str(folder.resolve()), "public" if public_only else "all"]
+    command += ["answers"] if answers else []
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=PLAN_TIMEOUT,
                               stdin=subprocess.DEVNULL, cwd=assignment.folder)
@@ -111,7 +140,7 @@ def _run_planner(assignment: Assignment, seed: int, folder: Path, public_only: b
 
 
 def build_plan(assignment: Assignment, seed: int, folder: Path,
-               public_only: bool = False) -> Plan:
+               public_only: bool = False, answers: bool = False) -> Plan:
     """Run the reference and the checks in this process (the planner subprocess's job)."""
     from grader.child.dispatch import load_custom_probes
     from grader.child.runner import EventLog, NotebookRunner, run_notebook
@@ -142,7 +171,8 @@ def build_plan(assignment: Assignment, seed: int, folder: Path,
         raise PlanError("the reference does not pass the checks:\n  "
                         + "\n  ".join(run.problems + failing))
     return Plan(seed=seed, checks=run.checks, probes=student.plan,
-                reference={**reference.records}, home_files=home_files)
+                reference={**reference.records}, home_files=home_files,
+                answers={**student.records} if answers else {})
 
 
 def provide_files(assignment: Assignment, home: Path) -> dict[str, Path]:
@@ -177,9 +207,10 @@ def _fail_on_reference_errors(events_path: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    folder, seed, out, which = argv
+    folder, seed, out, which, *extra = argv
     try:
-        plan = build_plan(load_assignment(folder), int(seed), Path(out), which == "public")
+        plan = build_plan(load_assignment(folder), int(seed), Path(out), which == "public",
+                          answers=extra == ["answers"])
     except Exception as exc:  # noqa: BLE001 - reported to the parent through stderr
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
