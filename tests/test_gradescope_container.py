@@ -92,6 +92,7 @@ def test_the_reference_earns_full_marks_and_the_grader_never_imports_tensorflow(
     assert outcome.returncode == 0, outcome.stderr[-3000:]
     assert outcome.score == 20 and outcome.oom_kills == 0
     assert outcome.results["extra_data"]["isolation"].startswith("UNPRIVILEGED USER")
+    assert "Protection while the notebook ran: unprivileged user (uid 65534)" in outcome.results["output"]
     assert "0.5 CPU" in outcome.stderr  # the time limits were scaled to the quota
     assert outcome.peak_mb is not None and outcome.peak_mb < 768
     lines = log.read_text().splitlines()

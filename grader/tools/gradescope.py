@@ -602,6 +602,9 @@ def _grade(spec: Assignment, notebook: Path, out: Path, seed: int | None, mode: 
     data = gradescope_json(run.results[0], spec.visibility())
     data["output_format"] = "text"
     data["extra_data"]["isolation"] = run.isolation
+    if run.sandbox is not None:  # what kept the notebook from the bundle, for all to read
+        said = f"Protection while the notebook ran: {run.sandbox.protection}."
+        data["output"] = f"{data['output']}\n\n{said}" if data.get("output") else said
     return data
 
 
