@@ -263,7 +263,7 @@ def test_time_limits_scale_to_the_cpu_quota_within_gradescopes_ten_minutes():
 
 def test_data_files_named_by_the_assignments_variables_are_shipped(tmp_path, monkeypatch):
     from grader.errors import GraderError
-    from grader.tools.gradescope import _ship_environment
+    from grader.tools.gradescope.build import _ship_environment
 
     spec = load_assignment("build-cnn")  # [[provide]] env = ["GRADER_MNIST"]
     data = tmp_path / "mnist.npz"
