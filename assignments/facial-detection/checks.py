@@ -1,4 +1,4 @@
-"""Checks of facial-detection (17 points; 20 with the optional question).
+"""Checks of facial-detection (17 points; 20 with the optional question; in either edition).
 
 The questions follow the TODOs of the course's 2023 notebook, under its names; the code it
 gives (make_standard_classifier and its training loop, make_face_decoder_network,
@@ -25,7 +25,21 @@ SS_VAE.encode and SS_VAE.predict) earns nothing.
   distribution (1); rarer latent values get more weight (1); the lab's histogram formula, with
   the default bins and smoothing and with others (1).
   Where the notebook does not define get_training_sample_probabilities, the question is left
-  out of the grade and of the maximum.
+  out of the grade and of the maximum. Either signature is graded: ours, (mu, bins,
+  smoothing_fac), or the DB-VAE notebooks', (images, dbvae, bins, smoothing_fac), whose own
+  get_latent_mu gets mu from a stand-in model (probes.py).
+
+The DB-VAE editions (the course's 2022, 2024 and 2025 notebooks) ask for the same model
+under other names; assignment.toml's [[alternatives]] grades a notebook on one edition, the
+SS-VAE's three questions above or these three (same points):
+
+- debiasing_loss (3): classification_loss against the reference (1); total_loss of a batch of
+  non-faces only, where the VAE term must not count (1); total_loss of 4 faces and 4
+  non-faces (1), whose feedback recognises the same slips as ss_vae_loss's.
+- db_vae_model (3): of a fresh DB_VAE, as ss_vae_model: decode (1); call returns encode's
+  (1); reparameterize draws what sampling draws, and call decodes that sample (1).
+- db_vae_trained (4): as ss_vae_trained, for debiasing_train_step (1) and the trained dbvae:
+  accuracy, two steps (2), reconstruction (1); its bias audit is reported (0 points).
 
 Models never cross into the grader: the probes (probes.py) run in the notebook's process and
 return plain data (logits, losses, samples, images, per-image reconstruction errors).
@@ -72,6 +86,9 @@ class Thresholds:
     ss_vae_full: float  # ... for both points
     recon_error: float  # ss_vae's mean absolute reconstruction error on hidden faces
     audit_line: float  # the audit chart's red line, a detection rate to compare groups with
+    db_vae_pass: float  # the DB-VAE editions' dbvae: accuracy for the first point
+    db_vae_full: float  # ... for both points
+    db_vae_recon_error: float  # dbvae's mean absolute reconstruction error on hidden faces
 
 
 #: Per dataset, for the grading profile of prelude.py (tqdm loops cut at 60 steps: 120
@@ -81,16 +98,22 @@ class Thresholds:
 #: 0.20; variants that train (sampling, call or loss slips) 0.86-0.87 and 0.19-0.20. Broken
 #: training: an ss_vae whose decoder never learns errs by 0.49; an untrained one is at chance
 #: (0.5), a diverged one (NaN) at 0. The given standard_classifier reaches 0.73 (reported).
+#: The DB-VAE editions' dbvae trains one epoch (2024, 2025: 60 steps under the profile) or six
+#: (2022: 360 steps): the course's 2024 solution reaches 0.686 and errs by 0.272, ours (one
+#: epoch) 0.684 and 0.289, the 2022 solution 0.836 and 0.220; hence lower thresholds for it.
 #: Real data: not measured here (no offline copy); check with
 #: `GRADER_FACES=/path/train_face.h5 python benchmarks/facial_detection_time.py` first.
 THRESHOLDS = {
     "synthetic": Thresholds(ss_vae_pass=0.65, ss_vae_full=0.75, recon_error=0.30,
-                            audit_line=0.75),
+                            audit_line=0.75, db_vae_pass=0.57, db_vae_full=0.62,
+                            db_vae_recon_error=0.38),
     "real": Thresholds(ss_vae_pass=0.65, ss_vae_full=0.75, recon_error=0.30,
-                       audit_line=0.75),
+                       audit_line=0.75, db_vae_pass=0.57, db_vae_full=0.62,
+                       db_vae_recon_error=0.38),
 }
 LIMITS = THRESHOLDS[SOURCE]
 SS_VAE_LEVELS = 2
+DB_VAE_LEVELS = 2
 
 #: sampling: K distinct (mean, log-variance) rows, each repeated REPEATS times, LATENT wide.
 SAMPLING_ROWS, SAMPLING_REPEATS, SAMPLING_LATENT = 8, 2000, 4
@@ -308,12 +331,19 @@ def test_ss_vae_loss_total(student, reference, rng):
     got, expected, args = ss_vae_parts(student, reference, rng)
     total = as_array(got[0], "ss_vae_loss_function(...)[0] (total_loss)")
     assert total.size == 1, f"total_loss has shape {total.shape}; expected a scalar (tf.reduce_mean)"
-    value, want = float(total.reshape(())), float(np.asarray(expected[0]).reshape(()))
+    explain_total(float(total.reshape(())), float(np.asarray(expected[0]).reshape(())), args[2],
+                  expected[1], expected[2])
+
+
+def explain_total(value: float, want: float, y: np.ndarray, classification: object,
+                  vae: object) -> None:
+    """Pass when total_loss ``value`` is ``want``; otherwise fail saying which usual slip gives
+    ``value`` (from the reference's per-image classification and VAE losses)."""
     if np.isclose(value, want, rtol=LOSS_RTOL, atol=LOSS_ATOL):
         return
-    y = args[2].reshape(-1)
-    c = np.asarray(expected[1], dtype=np.float64).reshape(-1)
-    v = np.asarray(expected[2], dtype=np.float64).reshape(-1)
+    y = np.asarray(y).reshape(-1)
+    c = np.asarray(classification, dtype=np.float64).reshape(-1)
+    v = np.asarray(vae, dtype=np.float64).reshape(-1)
     explanations = [
         (np.mean(c + v), "the VAE term counts for non-faces too; multiply vae_loss by "
                          "face_indicator = (y == 1)"),
@@ -324,19 +354,73 @@ def test_ss_vae_loss_total(student, reference, rng):
     reason = next((text for candidate, text in explanations
                    if np.isclose(value, candidate, rtol=LOSS_RTOL, atol=LOSS_ATOL)), None)
     raise AssertionError(
-        f"on a batch of 4 faces and 4 non-faces, total_loss is {value:.6g}, expected {want:.6g}"
+        f"on a batch of {int(np.sum(y == 1))} faces and {int(np.sum(y != 1))} non-faces, total_loss "
+        f"is {value:.6g}, expected {want:.6g}"
         + (f": {reason}" if reason else ""))
 
 
-# --- SS_VAE: decode and call ---------------------------------------------------------------
+# --- debiasing_loss_function (the DB-VAE editions) -----------------------------------------
+
+def debiasing_parts(student, reference, args: tuple) -> tuple[list, list]:
+    """The student's and the reference's (total_loss, classification_loss) on ``args``."""
+    expected = reference.probe("debiasing_loss_function", *args)["parts"]
+    result = student.probe("debiasing_loss_function", *args)
+    parts = result["parts"]
+    if len(parts) != 2:
+        raise AssertionError(f"debiasing_loss_function returned a {result['kind']} of {len(parts)} "
+                             "values; expected (total_loss, classification_loss)")
+    return parts, expected
+
+
+def debiasing_total(parts: list) -> float:
+    total = as_array(parts[0], "debiasing_loss_function(...)[0] (total_loss)")
+    assert total.size == 1, f"total_loss has shape {total.shape}; expected a scalar (tf.reduce_mean)"
+    return float(total.reshape(()))
+
+
+@check("debiasing_loss", points=1)
+def test_debiasing_loss_classification(student, reference, rng):
+    """debiasing_loss_function: classification_loss is the sigmoid cross-entropy per image"""
+    got, expected = debiasing_parts(student, reference, ss_vae_inputs(rng))
+    mine = as_array(got[1], "debiasing_loss_function(...)[1] (classification_loss)")
+    assert mine.size == 8, (f"classification_loss has shape {mine.shape}; expected one value per "
+                            "image, (8, 1) or (8,)")
+    assert_close(mine.reshape(-1), np.asarray(expected[1]).reshape(-1),
+                 "debiasing_loss_function(8 images)[1] (classification_loss)",
+                 rtol=LOSS_RTOL, atol=LOSS_ATOL)
+
+
+@check("debiasing_loss", points=1)
+def test_debiasing_loss_non_faces(student, reference, rng):
+    """debiasing_loss_function: on non-faces only, total_loss is the classification loss alone"""
+    x, x_pred, _, y_logit, mu, logsigma = ss_vae_inputs(rng)
+    y = np.zeros((8, 1), dtype=np.float32)
+    got, expected = debiasing_parts(student, reference, (x, x_pred, y, y_logit, mu, logsigma))
+    vae = reference.probe("vae_loss_function", x, x_pred, mu, logsigma)  # for the feedback
+    explain_total(debiasing_total(got), float(np.asarray(expected[0]).reshape(())), y,
+                  expected[1], vae)
+
+
+@check("debiasing_loss", points=1)
+def test_debiasing_loss_total(student, reference, rng):
+    """debiasing_loss_function: total_loss is the mean of classification + VAE loss of faces only"""
+    x, x_pred, y, y_logit, mu, logsigma = ss_vae_inputs(rng)
+    got, expected = debiasing_parts(student, reference, (x, x_pred, y, y_logit, mu, logsigma))
+    vae = reference.probe("vae_loss_function", x, x_pred, mu, logsigma)  # for the feedback
+    explain_total(debiasing_total(got), float(np.asarray(expected[0]).reshape(())), y,
+                  expected[1], vae)
+
+
+# --- SS_VAE and DB_VAE: decode and call ----------------------------------------------------
 
 SS_VAE_LATENT = 8
 
 
-def ss_vae_run(student, rng) -> dict:
-    """What a fresh SS_VAE(SS_VAE_LATENT) does with 4 hidden images and 4 latent vectors."""
+def ss_vae_run(student, rng, model: str = "SS_VAE") -> dict:
+    """What a fresh SS_VAE(SS_VAE_LATENT) (or DB_VAE) does with 4 hidden images and 4 latent
+    vectors."""
     z = rng.normal(size=(4, SS_VAE_LATENT)).astype(np.float32)
-    return student.probe("SS_VAE", noise_images(rng, 4), z, SS_VAE_LATENT, seed=0)
+    return student.probe(model, noise_images(rng, 4), z, SS_VAE_LATENT, seed=0)
 
 
 def answered(run: dict, key: str):
@@ -351,27 +435,21 @@ def shapes(parts: list) -> list:
     return [tuple(np.shape(p)) if isinstance(p, np.ndarray) else type(p).__name__ for p in parts]
 
 
-@check("ss_vae_model", points=1)
-def test_ss_vae_decode(student, rng):
-    """SS_VAE.decode returns the decoder's reconstruction (N, 64, 64, 3)"""
-    run = ss_vae_run(student, rng)
-    got = as_array(answered(run, "decode"), f"SS_VAE({SS_VAE_LATENT}).decode(4 latent vectors)")
+def decode_is_the_decoder(run: dict, model: str) -> None:
+    got = as_array(answered(run, "decode"), f"{model}({SS_VAE_LATENT}).decode(4 latent vectors)")
     assert got.shape == (4, *IMAGE_SHAPE), (
-        f"SS_VAE({SS_VAE_LATENT}).decode(4 latent vectors) returned shape {got.shape}; expected "
+        f"{model}({SS_VAE_LATENT}).decode(4 latent vectors) returned shape {got.shape}; expected "
         "(4, 64, 64, 3): the images self.decoder makes of z")
-    assert_close(got, run["decoder"], f"SS_VAE({SS_VAE_LATENT}).decode(4 latent vectors) "
+    assert_close(got, run["decoder"], f"{model}({SS_VAE_LATENT}).decode(4 latent vectors) "
                  "compared with self.decoder(z)", rtol=1e-4, atol=1e-5)
 
 
-@check("ss_vae_model", points=1)
-def test_ss_vae_call(student, rng):
-    """calling SS_VAE returns (y_logit, z_mean, z_logsigma, recon) with encode's first three"""
-    run = ss_vae_run(student, rng)
-    assert run["is_model"], "SS_VAE must subclass tf.keras.Model"
+def call_returns_encode(run: dict, model: str) -> None:
+    assert run["is_model"], f"{model} must subclass tf.keras.Model"
     call = answered(run, "call")
     got = shapes(call)
     want = [(4, 1), (4, SS_VAE_LATENT), (4, SS_VAE_LATENT), (4, *IMAGE_SHAPE)]
-    assert got == want, (f"SS_VAE({SS_VAE_LATENT})(4 images) returned shapes {got}; expected "
+    assert got == want, (f"{model}({SS_VAE_LATENT})(4 images) returned shapes {got}; expected "
                          f"{want}: (y_logit, z_mean, z_logsigma, recon)")
     for index, name in enumerate(("y_logit", "z_mean", "z_logsigma")):
         assert np.allclose(call[index], run["encode"][index], rtol=1e-4, atol=1e-5), (
@@ -379,28 +457,73 @@ def test_ss_vae_call(student, rng):
             "encode x once and return encode's y_logit, z_mean and z_logsigma")
 
 
-@check("ss_vae_model", points=1)
-def test_ss_vae_call_samples(student, rng):
-    """calling SS_VAE decodes a sample z = sampling(z_mean, z_logsigma), not z_mean"""
-    run = ss_vae_run(student, rng)
+def call_decodes_a_sample(run: dict, model: str, how: str) -> None:
     parts = answered(run, "call")
     assert len(parts) == 4 and np.shape(parts[3]) == (4, *IMAGE_SHAPE), (
-        f"SS_VAE({SS_VAE_LATENT})(4 images) returned shapes {shapes(parts)}; expected its last "
+        f"{model}({SS_VAE_LATENT})(4 images) returned shapes {shapes(parts)}; expected its last "
         "value to be the reconstruction, (4, 64, 64, 3)")
     recon = np.asarray(parts[3], dtype=np.float64)
     if np.allclose(recon, run["decoded_mean"], rtol=1e-4, atol=1e-5):
         raise AssertionError("the reconstruction is the decoding of z_mean: call should sample "
-                             "z = sampling(z_mean, z_logsigma) and decode that z")
+                             f"z = {how} and decode that z")
     assert np.allclose(recon, answered(run, "decoded_sample"), rtol=1e-4, atol=1e-5), (
-        "the reconstruction is not the decoding of z = sampling(z_mean, z_logsigma) (with "
+        f"the reconstruction is not the decoding of z = {how} (with "
         "encode's z_mean and z_logsigma, in that order): call should sample z with the "
         "notebook's sampling function, then return self.decode(z)")
+
+
+@check("ss_vae_model", points=1)
+def test_ss_vae_decode(student, rng):
+    """SS_VAE.decode returns the decoder's reconstruction (N, 64, 64, 3)"""
+    decode_is_the_decoder(ss_vae_run(student, rng), "SS_VAE")
+
+
+@check("ss_vae_model", points=1)
+def test_ss_vae_call(student, rng):
+    """calling SS_VAE returns (y_logit, z_mean, z_logsigma, recon) with encode's first three"""
+    call_returns_encode(ss_vae_run(student, rng), "SS_VAE")
+
+
+@check("ss_vae_model", points=1)
+def test_ss_vae_call_samples(student, rng):
+    """calling SS_VAE decodes a sample z = sampling(z_mean, z_logsigma), not z_mean"""
+    call_decodes_a_sample(ss_vae_run(student, rng), "SS_VAE", "sampling(z_mean, z_logsigma)")
+
+
+@check("db_vae_model", points=1)
+def test_db_vae_decode(student, rng):
+    """DB_VAE.decode returns the decoder's reconstruction (N, 64, 64, 3)"""
+    decode_is_the_decoder(ss_vae_run(student, rng, "DB_VAE"), "DB_VAE")
+
+
+@check("db_vae_model", points=1)
+def test_db_vae_call(student, rng):
+    """calling DB_VAE returns (y_logit, z_mean, z_logsigma, recon) with encode's first three"""
+    call_returns_encode(ss_vae_run(student, rng, "DB_VAE"), "DB_VAE")
+
+
+@check("db_vae_model", points=1)
+def test_db_vae_reparameterize_and_call_samples(student, rng):
+    """DB_VAE.reparameterize is sampling, and calling DB_VAE decodes such a sample, not z_mean"""
+    run = ss_vae_run(student, rng, "DB_VAE")
+    drawn = as_array(answered(run, "reparameterize"),
+                     f"DB_VAE({SS_VAE_LATENT}).reparameterize(z_mean, z_logsigma)")
+    assert drawn.shape == (4, SS_VAE_LATENT) and np.allclose(
+        drawn, answered(run, "sampled"), rtol=1e-4, atol=1e-5), (
+        f"DB_VAE({SS_VAE_LATENT}).reparameterize(z_mean, z_logsigma) returned shape "
+        f"{drawn.shape}, not the draw sampling(z_mean, z_logsigma) makes with the same seed: "
+        "reparameterize should return the notebook's sampling(z_mean, z_logsigma)")
+    call_decodes_a_sample(run, "DB_VAE", "self.reparameterize(z_mean, z_logsigma)")
 
 
 # --- get_training_sample_probabilities ---------------------------------------------------
 
 def probabilities_of(proxy, mu: np.ndarray, what: str, **options: float) -> np.ndarray:
-    return as_array(proxy.get_training_sample_probabilities(mu, **options), what).astype(np.float64)
+    """get_training_sample_probabilities of faces with latent means ``mu``, in the notebook's
+    signature: ours, (mu, ...), or the course's DB-VAE notebooks', (images, dbvae, ...),
+    which the probe answers with a stand-in model that encodes to ``mu``."""
+    got = proxy.probe("get_training_sample_probabilities", mu, **options)
+    return as_array(got, what).astype(np.float64)
 
 
 @check("sample_probabilities", points=1)
@@ -452,12 +575,14 @@ def classifier_logits(student) -> tuple[np.ndarray, np.ndarray]:
     return faces, others
 
 
-def ss_vae_outputs(student) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    faces = student.probe("ss_vae", FACE_IMAGES)
-    others = student.probe("ss_vae", NON_FACE_IMAGES)
-    face_logits = logits_of(faces["logits"], len(FACE_IMAGES), "ss_vae.predict")
-    other_logits = logits_of(others["logits"], len(NON_FACE_IMAGES), "ss_vae.predict")
-    errors = as_array(faces["recon_error"], "ss_vae's reconstruction").astype(np.float64)
+def ss_vae_outputs(student, model: str = "ss_vae") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The trained ss_vae's (or dbvae's) face logits of the hidden faces and non-faces, and its
+    reconstruction error of each hidden face."""
+    faces = student.probe(model, FACE_IMAGES)
+    others = student.probe(model, NON_FACE_IMAGES)
+    face_logits = logits_of(faces["logits"], len(FACE_IMAGES), f"{model}.predict")
+    other_logits = logits_of(others["logits"], len(NON_FACE_IMAGES), f"{model}.predict")
+    errors = as_array(faces["recon_error"], f"{model}'s reconstruction").astype(np.float64)
     return face_logits, other_logits, errors
 
 
@@ -491,22 +616,41 @@ def test_classifier_audit(student):
     attach_chart("standard_classifier", faces, LIMITS.audit_line)
 
 
-@check("ss_vae_trained", points=1)
-def test_ss_vae_train_step(student, rng):
-    """ss_vae_train_step applies the gradients of ss_vae_loss_function's total loss"""
+@dataclass(frozen=True)
+class Edition:
+    """The names of one edition's VAE: the SS-VAE (2023) or the DB-VAE (2022, 2024, 2025)."""
+
+    label: str  # "SS-VAE"
+    step: str  # the training step, "ss_vae_train_step"
+    loss: str  # the loss function, "ss_vae_loss_function"
+    model: str  # the trained model, "ss_vae"
+    levels: int  # accuracy steps
+    low: float  # accuracy for the first step
+    high: float  # ... for every step
+    recon_error: float  # mean absolute reconstruction error of hidden faces, at most
+
+
+SS = Edition("SS-VAE", "ss_vae_train_step", "ss_vae_loss_function", "ss_vae", SS_VAE_LEVELS,
+             LIMITS.ss_vae_pass, LIMITS.ss_vae_full, LIMITS.recon_error)
+DB = Edition("DB-VAE", "debiasing_train_step", "debiasing_loss_function", "dbvae", DB_VAE_LEVELS,
+             LIMITS.db_vae_pass, LIMITS.db_vae_full, LIMITS.db_vae_recon_error)
+
+
+def train_step_applies_the_loss_gradients(student, rng, edition: Edition) -> None:
     images = noise_images(rng, 8)
     labels = rng.permutation(np.array([1, 1, 1, 1, 0, 0, 0, 0], dtype=np.float32))
-    got = student.probe("ss_vae_train_step", images, labels, SS_VAE_LATENT, seed=0)
+    got = student.probe(edition.step, images, labels, SS_VAE_LATENT, seed=0)
     applied, expected = got["applied"], got["expected"]
-    what = "ss_vae_train_step on a fresh SS_VAE and a batch of 4 faces and 4 non-faces"
+    what = (f"{edition.step} on a fresh {edition.label.replace('-', '_')} and a batch of 4 faces "
+            "and 4 non-faces")
     assert got["calls"] >= 1 and any(g is not None for g in applied), (
         f"{what} applied no gradients to the model's variables")
     missing = sum(1 for a, e in zip(applied, expected, strict=True) if a is None and e is not None)
     assert not missing, (
-        f"{what} applied gradients to {len(applied) - missing} of the SS-VAE's {len(applied)} "
-        "variables: take the gradient of the total loss (the first value ss_vae_loss_function "
-        "returns), which reaches the encoder and the decoder, with respect to "
-        "ss_vae.trainable_variables")
+        f"{what} applied gradients to {len(applied) - missing} of the {edition.label}'s "
+        f"{len(applied)} variables: take the gradient of the total loss (the first value "
+        f"{edition.loss} returns), which reaches the encoder and the decoder, with respect to "
+        f"{edition.model}.trainable_variables")
     for a, e in zip(applied, expected, strict=True):
         if e is None:
             continue
@@ -515,8 +659,41 @@ def test_ss_vae_train_step(student, rng):
         # (a KL term of mu and logsigma swapped moves the gradients by 1e-3 of their scale).
         assert np.shape(a) == np.shape(e) and np.allclose(a, e, rtol=1e-5, atol=1e-5 * scale), (
             f"{what}: the gradients it applies are not those of the total loss of "
-            "ss_vae_loss_function(x, x_recon, y, y_logit, z_mean, z_logsigma), with the "
-            "model's outputs in that order, with respect to ss_vae.trainable_variables")
+            f"{edition.loss}(x, x_recon, y, y_logit, z_mean, z_logsigma), with the "
+            f"model's outputs in that order, with respect to {edition.model}.trainable_variables")
+
+
+def trained_accuracy(student, level: int, edition: Edition) -> None:
+    faces, others, errors = ss_vae_outputs(student, edition.model)
+    report = audit_text(edition.model, faces, others, {"recon error": errors})
+    if level == edition.levels - 1:  # once: what was capped, for every student
+        note_profile(student)
+    graded_level(edition.model, accuracy(faces, others), level, edition.levels, edition.low,
+                 edition.high, "" if level else report)
+
+
+def trained_reconstruction(student, edition: Edition) -> None:
+    _, _, errors = ss_vae_outputs(student, edition.model)
+    error = float(errors.mean())
+    name = edition.model
+    note(f"{name}'s mean absolute reconstruction error on {len(errors)} hidden faces: {error:.4f}")
+    assert np.isfinite(error) and error <= edition.recon_error, (
+        f"{name} reconstructs the hidden faces with a mean absolute pixel error of {error:.4f} "
+        f"(pixels in [0, 1]); it needs at most {edition.recon_error}: the training step should "
+        f"take the gradient of the total {edition.label} loss with respect to "
+        f"{name}.trainable_variables")
+
+
+def trained_audit(student, edition: Edition) -> None:
+    faces, others, errors = ss_vae_outputs(student, edition.model)
+    note(audit_text(edition.model, faces, others, {"recon error": errors}))
+    attach_chart(edition.model, faces, LIMITS.audit_line)
+
+
+@check("ss_vae_trained", points=1)
+def test_ss_vae_train_step(student, rng):
+    """ss_vae_train_step applies the gradients of ss_vae_loss_function's total loss"""
+    train_step_applies_the_loss_gradients(student, rng, SS)
 
 
 @check("ss_vae_trained", points=SS_VAE_LEVELS)
@@ -524,24 +701,13 @@ def test_ss_vae_train_step(student, rng):
                          ids=[f"{k + 1}-of-{SS_VAE_LEVELS}" for k in range(SS_VAE_LEVELS)])
 def test_ss_vae_accuracy(student, level):
     """ss_vae's face classification on the hidden test set reaches this step"""
-    faces, others, errors = ss_vae_outputs(student)
-    report = audit_text("ss_vae", faces, others, {"recon error": errors})
-    if level == SS_VAE_LEVELS - 1:  # once: what was capped, for every student
-        note_profile(student)
-    graded_level("ss_vae", accuracy(faces, others), level, SS_VAE_LEVELS, LIMITS.ss_vae_pass,
-                 LIMITS.ss_vae_full, "" if level else report)
+    trained_accuracy(student, level, SS)
 
 
 @check("ss_vae_trained", points=1)
 def test_ss_vae_reconstruction(student):
     """ss_vae reconstructs hidden faces: mean absolute error of decode(z_mean) below the threshold"""
-    _, _, errors = ss_vae_outputs(student)
-    error = float(errors.mean())
-    note(f"ss_vae's mean absolute reconstruction error on {len(errors)} hidden faces: {error:.4f}")
-    assert np.isfinite(error) and error <= LIMITS.recon_error, (
-        f"ss_vae reconstructs the hidden faces with a mean absolute pixel error of {error:.4f} "
-        f"(pixels in [0, 1]); it needs at most {LIMITS.recon_error}: the training step should "
-        "take the gradient of the total SS-VAE loss with respect to ss_vae.trainable_variables")
+    trained_reconstruction(student, SS)
 
 
 @check("ss_vae_trained", points=0)
@@ -549,9 +715,36 @@ def test_ss_vae_audit(student):
     """ss_vae: bias audit on hidden faces (reported)
 
     Worth 0 points: the 2023 lab shows the bias and does not ask to reduce it."""
-    faces, others, errors = ss_vae_outputs(student)
-    note(audit_text("ss_vae", faces, others, {"recon error": errors}))
-    attach_chart("ss_vae", faces, LIMITS.audit_line)
+    trained_audit(student, SS)
+
+
+@check("db_vae_trained", points=1)
+def test_debiasing_train_step(student, rng):
+    """debiasing_train_step applies the gradients of debiasing_loss_function's total loss"""
+    train_step_applies_the_loss_gradients(student, rng, DB)
+
+
+@check("db_vae_trained", points=DB_VAE_LEVELS)
+@pytest.mark.parametrize("level", range(DB_VAE_LEVELS),
+                         ids=[f"{k + 1}-of-{DB_VAE_LEVELS}" for k in range(DB_VAE_LEVELS)])
+def test_dbvae_accuracy(student, level):
+    """dbvae's face classification on the hidden test set reaches this step"""
+    trained_accuracy(student, level, DB)
+
+
+@check("db_vae_trained", points=1)
+def test_dbvae_reconstruction(student):
+    """dbvae reconstructs hidden faces: mean absolute error of decode(z_mean) below the threshold"""
+    trained_reconstruction(student, DB)
+
+
+@check("db_vae_trained", points=0)
+def test_dbvae_audit(student):
+    """dbvae: bias audit on hidden faces (reported)
+
+    Worth 0 points: whether resampling reduced the bias depends on the data and on training
+    far longer than grading allows, so no point depends on it."""
+    trained_audit(student, DB)
 
 
 # --- the audit as a picture (used outside grading: benchmarks/facial_detection_time.py) ----

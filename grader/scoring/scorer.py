@@ -61,6 +61,7 @@ class CheckRun:
     undefined: set[str] = field(default_factory=set)  # checks that failed on an undefined name
     problems: list[str] = field(default_factory=list)
     attachments: dict[str, bytes] = field(default_factory=dict)
+    attached: dict[str, list[str]] = field(default_factory=dict)  # check id -> its attachments
 
 
 class ChecksPlugin:
@@ -122,7 +123,10 @@ class ChecksPlugin:
         take_notes()  # notes belong to the check that makes them
 
     def pytest_runtest_teardown(self, item: Any) -> None:
-        self.run.attachments.update(take_attachments())
+        made = take_attachments()
+        self.run.attachments.update(made)
+        if made:
+            self.run.attached[item.nodeid] = list(made)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: Any, call: Any):  # noqa: ANN201 - hook wrapper
@@ -288,9 +292,10 @@ def _result_of(assignment: Assignment, checks: list[CheckInfo], observations: Ob
         result.checks = [CheckResult(c, False, f"not graded: {observations.problem}") for c in wanted]
     else:
         result.checks = [_result(c, run.outcomes) for c in wanted]
-        result.attachments = run.attachments
+        result.attachments = dict(run.attachments)
         _void_forbidden(assignment, observations, result)
-        result.notes = feedback_notes(observations) + _drop_absent_optional(assignment, run, result)
+        result.notes = (feedback_notes(observations) + _grade_one_alternative(assignment, run, result)
+                        + _drop_absent_optional(assignment, run, result))
         result.interrupted = interruption(observations)
     result.questions = question_scores(assignment, result.checks)
     return result
@@ -303,13 +308,61 @@ def _drop_absent_optional(assignment: Assignment, run: CheckRun,
     and the maximum score, with a note saying so."""
     notes = []
     for question in assignment.questions:
-        mine = [c for c in result.checks if c.check.question == question.id]
-        if question.optional and mine and all(c.check.id in run.undefined for c in mine):
-            result.checks = [c for c in result.checks if c.check.question != question.id]
+        if question.optional and _checked(result, question.id) and \
+                not _attempted(run, result, (question.id,)):
+            _drop(run, result, (question.id,))
             names = ", ".join(question.names) or question.id
             notes.append(f"Optional question not graded: {question.title} (the notebook does not "
                          f"define {names}).")
     return notes
+
+
+def _grade_one_alternative(assignment: Assignment, run: CheckRun,
+                           result: SubmissionResult) -> list[str]:
+    """Of each set of alternative question groups (editions of a lab), only one counts: the
+    attempted group (some check found its names defined, as for an optional question) that
+    earns the most, the first listed on a tie, or the default (first) group when none is
+    attempted. The others leave the result and the maximum score, with a note."""
+    notes = []
+    for alternatives in assignment.alternatives:
+        attempted = [g for g in alternatives.groups if _attempted(run, result, g.questions)]
+        graded = max(attempted, key=lambda g: _earned(result, g.questions)) if attempted \
+            else alternatives.default
+        for group in alternatives.groups:
+            if group is graded or not any(_checked(result, q) for q in group.questions):
+                continue
+            _drop(run, result, group.questions)
+            titles = "; ".join(assignment.question(q).title for q in group.questions)
+            why = ("the default: it attempts none" if not attempted else "the one it attempts"
+                   if len(attempted) == 1 else "the one it earns most on")
+            notes.append(f"Not graded: {titles} ({alternatives.title}: this notebook is graded "
+                         f"on {graded.name}, {why}, not on {group.name}).")
+    return notes
+
+
+def _checked(result: SubmissionResult, question: str) -> bool:
+    return any(c.check.question == question for c in result.checks)
+
+
+def _attempted(run: CheckRun, result: SubmissionResult, questions: Iterable[str]) -> bool:
+    """Whether some check of ``questions`` found the names it probes defined."""
+    wanted = set(questions)
+    return any(c.check.id not in run.undefined for c in result.checks if c.check.question in wanted)
+
+
+def _earned(result: SubmissionResult, questions: Iterable[str]) -> float:
+    wanted = set(questions)
+    return sum(c.earned for c in result.checks if c.check.question in wanted)
+
+
+def _drop(run: CheckRun, result: SubmissionResult, questions: Iterable[str]) -> None:
+    """Leave ``questions`` out of the result: their checks and the files their checks attached."""
+    wanted = set(questions)
+    for check in result.checks:
+        if check.check.question in wanted:
+            for name in run.attached.get(check.check.id, []):
+                result.attachments.pop(name, None)
+    result.checks = [c for c in result.checks if c.check.question not in wanted]
 
 
 def _result(info: CheckInfo, outcomes: dict[str, tuple[bool, str]]) -> CheckResult:

@@ -46,6 +46,31 @@ class Question:
 
 
 @dataclass(frozen=True)
+class Group:
+    """One of a set of alternative question groups: its name (shown in feedback) and the ids
+    of its questions."""
+
+    name: str
+    questions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Alternatives:
+    """Question groups of which a notebook is graded on one (editions of a lab that ask the
+    same under other names). A group is *attempted* when a check of one of its questions found
+    the names it probes defined; the attempted group that earns the most is graded (on a tie,
+    the one listed first), or the first group, the default, when none is attempted. The other
+    groups leave the result and the maximum score, with a note."""
+
+    title: str  # what the groups are alternatives of, e.g. "edition of the lab"
+    groups: tuple[Group, ...]  # at least two; the first is the default
+
+    @property
+    def default(self) -> Group:
+        return self.groups[0]
+
+
+@dataclass(frozen=True)
 class Forbidden:
     """APIs a submission may not use; a question whose code reaches one earns nothing."""
 
@@ -90,6 +115,9 @@ class Assignment:
     #: Modules each warm worker imports once (grader.execution.pool), so that no submission pays for
     #: them: e.g. ``["tensorflow"]`` for the Keras labs. numpy and IPython always are.
     preload: tuple[str, ...] = ()
+    #: Sets of alternative question groups ([[alternatives]]): a notebook is graded on one
+    #: group of each set, the one it attempts (e.g. the edition of the lab it follows).
+    alternatives: tuple[Alternatives, ...] = ()
 
     def question(self, question_id: str) -> Question:
         for question in self.questions:
@@ -159,7 +187,9 @@ TABLE_KEYS = {
     "provide": {"target", "source", "build", "env"},
     "parameters": None,  # any names: the grading profile's values
     "equivalent": {"id", "reason"},  # equivalent mutants (grader mutate), not part of grading
+    "alternatives": {"title", "groups"},  # alternative question groups (editions of a lab)
 }
+GROUP_KEYS = {"name", "questions"}
 
 
 def _build(folder: Path, data: dict) -> Assignment:
@@ -194,9 +224,44 @@ def _build(folder: Path, data: dict) -> Assignment:
         questions=questions,
         limits=limits,
         forbidden=forbidden,
+        alternatives=_alternatives(data, {q.id for q in questions}, name),
     )
     _validate(assignment)
     return assignment
+
+
+def _alternatives(data: dict, question_ids: set[str], name: str) -> tuple[Alternatives, ...]:
+    """Each [[alternatives]] table: at least two groups of declared questions, every question
+    in one group at most (across all the tables)."""
+    entries = data.get("alternatives", [])
+    if not isinstance(entries, list):
+        raise SpecError(name, "[[alternatives]] must be an array of tables")
+    found: list[Alternatives] = []
+    seen: set[str] = set()
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise SpecError(name, "[[alternatives]] must be an array of tables")
+        title = _string(entry.get("title", "alternatives"), "[[alternatives]] title", name)
+        groups = entry.get("groups")
+        if not isinstance(groups, list) or len(groups) < 2:
+            raise SpecError(name, f"[[alternatives]] {title!r} needs groups = [...], two or more")
+        parsed = []
+        for group in groups:
+            if not isinstance(group, dict) or set(group) != GROUP_KEYS:
+                raise SpecError(name, f"[[alternatives]] {title!r}: each group is "
+                                      "{ name = \"...\", questions = [\"question id\", ...] }")
+            label = _string(group["name"], f"[[alternatives]] {title!r} group name", name)
+            ids = _strings(group["questions"], f"[[alternatives]] group {label!r} questions", name)
+            unknown = sorted(set(ids) - question_ids)
+            twice = sorted(seen & set(ids))
+            if not ids or unknown or twice:
+                raise SpecError(name, f"[[alternatives]] group {label!r}: " + (
+                    "lists no question" if not ids else f"no question {unknown[0]!r}" if unknown
+                    else f"question {twice[0]!r} is in another group already"))
+            seen |= set(ids)
+            parsed.append(Group(label, ids))
+        found.append(Alternatives(title, tuple(parsed)))
+    return tuple(found)
 
 
 def _parameters(table: dict, name: str) -> dict[str, object]:
