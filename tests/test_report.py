@@ -184,3 +184,22 @@ def test_per_submission_outputs_go_through_the_reporter_seam(assignment, tmp_pat
     assert (public / "results.json").read_bytes() == (folder / "results.json").read_bytes()
     with pytest.raises(GraderError, match="known: attachments, feedback, named, results"):
         reporters.get_submission("nope")
+
+
+def test_a_question_left_out_of_a_grade_is_blank_in_the_gradebook_not_zero():
+    """Another edition's questions, an optional question not attempted: not graded is not 0."""
+    import csv
+    import io
+
+    from grader.report.formats import gradebook_csv
+    from grader.results import QuestionScore, SubmissionResult
+
+    ss_vae = SubmissionResult("a", "a.ipynb", "facial-detection",
+                              questions=[QuestionScore("vae_loss", "VAE loss", 3, 3),
+                                         QuestionScore("ss_vae_loss", "SS-VAE loss", 0, 3)])
+    db_vae = SubmissionResult("b", "b.ipynb", "facial-detection",
+                              questions=[QuestionScore("vae_loss", "VAE loss", 1, 3),
+                                         QuestionScore("debiasing_loss", "DB-VAE loss", 2, 3)])
+    rows = {row["submission"]: row for row in csv.DictReader(io.StringIO(gradebook_csv([ss_vae, db_vae])))}
+    assert rows["a"]["ss_vae_loss"] == "0" and rows["a"]["debiasing_loss"] == ""
+    assert rows["b"]["debiasing_loss"] == "2" and rows["b"]["ss_vae_loss"] == ""

@@ -45,7 +45,7 @@ def gradebook_csv(results: Sequence[SubmissionResult], roster: Mapping[str, Any]
         who = ([entry.student_id, entry.name, "late" if entry.late else ""] if entry
                else ["", "", ""]) if roster else []
         rows.append([result.submission, *who, result.path, result.score, result.max_score,
-                     *[by_id.get(q, 0.0) for q in questions], result.problem or ""])
+                     *[by_id.get(q, "") for q in questions], result.problem or ""])
     return csv_text(rows)
 
 
