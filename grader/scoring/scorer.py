@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from grader.analysis.findings import AST_LOCK
+from grader.analysis.taint import and_referrers
 from grader.authoring import ProbeMissing, StudentError, Undefined, take_attachments, take_notes
 from grader.errors import SpecError
 from grader.observations import Observations
@@ -396,17 +397,9 @@ def _reached(observations: Observations) -> dict[str, list[str]]:
             or use.cell == load.cell and use.api.startswith(load.module + ".")
             for use in observations.forbidden)
         if not seen:
-            for name in _and_referrers(load.charged(), observations.referrers):
+            for name in and_referrers(load.charged(), observations.referrers):
                 reached.setdefault(name, []).append(load.describe())
     return reached
-
-
-def _and_referrers(names: list[str], referrers: dict[str, list[str]]) -> list[str]:
-    """``names`` and every name that refers to one of them, transitively."""
-    found = list(dict.fromkeys(names))
-    for name in found:  # grows while iterating: a breadth-first walk
-        found += [other for other in referrers.get(name, []) if other not in found]
-    return found
 
 
 def feedback_notes(observations: Observations) -> list[str]:
