@@ -11,6 +11,7 @@ released notebook again with its own plan.
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 
@@ -110,6 +111,8 @@ def test_untouched_notebook_says_not_implemented(graded):
     assert any("loss_history is not defined" in m for m in messages)
 
 
+@pytest.mark.skipif(os.environ.get("GRADER_SLOW_TESTS") != "1",
+                    reason="plans and grades the reference again (~80 s); GRADER_SLOW_TESTS=1")
 def test_validate_passes():
     result = CliRunner().invoke(main, ["validate", "build-cnn", "--seed", "3"])
     assert result.exit_code == 0, result.output
