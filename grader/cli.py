@@ -5,11 +5,15 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from grader import __version__
 from grader.errors import GraderError
+
+if TYPE_CHECKING:  # the CLI imports the library lazily: `grader --help` stays fast
+    from grader.spec import Assignment
 
 
 def _fail_cleanly(function):  # noqa: ANN001, ANN202 - decorator
@@ -512,7 +516,6 @@ def ci_template(assignment: str, out: Path | None, notebook: str | None, check_o
         guess_grader_repository,
         write_github_workflow,
     )
-    from grader.tools.gradescope import write_gradescope_bundle
 
     spec = load_assignment(assignment)
     repository = grader_repo or guess_grader_repository()
@@ -523,9 +526,7 @@ def ci_template(assignment: str, out: Path | None, notebook: str | None, check_o
         click.secho(f"edit {path}: the grader repository {PLACEHOLDER_REPOSITORY} is a placeholder "
                     "(or pass --grader-repo OWNER/NAME)", fg="yellow", err=True)
     if gradescope is not None:
-        archive = write_gradescope_bundle(spec, gradescope, seed=seed)
-        click.echo(f"wrote {archive}: upload it as the autograder (base image with Python 3.11+)")
-
+        _build_gradescope_bundle(spec, gradescope, seed)
 
 
 @main.command()
@@ -540,10 +541,15 @@ def gradescope(assignment: str, out: Path | None, seed: int | None) -> None:
     reading /autograder/submission/ and writing /autograder/results/results.json), with the
     plan made here: Gradescope's container only runs the student's notebook and scores it."""
     from grader.spec import load_assignment
-    from grader.tools.gradescope import bundle_summary, container_advice, write_gradescope_bundle
 
     spec = load_assignment(assignment)
-    folder = out or Path(f"gradescope-{spec.name}")
+    _build_gradescope_bundle(spec, out or Path(f"gradescope-{spec.name}"), seed)
+
+
+def _build_gradescope_bundle(spec: Assignment, folder: Path, seed: int | None) -> None:
+    """Build the bundle into ``folder`` and say what it holds and what container it needs."""
+    from grader.tools.gradescope import bundle_summary, container_advice, write_gradescope_bundle
+
     click.echo(f"building the bundle of {spec.name}: running the reference once to make its plan")
     archive = write_gradescope_bundle(spec, folder, seed=seed)
     for line in bundle_summary(folder):

@@ -201,6 +201,19 @@ def test_gradescope_command_writes_the_zip_and_says_what_it_holds(tmp_path):
     assert "20/20" in result.output and "768 MB" in result.output
 
 
+def test_ci_template_with_gradescope_says_the_same_of_its_bundle(tmp_path):
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    result = CliRunner().invoke(main, ["ci-template", NAME, "--out", str(tmp_path / "ci"),
+                                       "--grader-repo", "org/grader",
+                                       "--gradescope", str(tmp_path / "gs"), "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "gs" / "autograder.zip").is_file()
+    assert "self-test" in result.output and "20/20" in result.output and "768 MB" in result.output
+
+
 def test_pick_notebook(tmp_path):
     from grader.tools.gradescope import pick_notebook
 
