@@ -288,3 +288,20 @@ def test_data_files_named_by_the_assignments_variables_are_shipped(tmp_path, mon
     monkeypatch.setenv("GRADER_MNIST", "keras")  # a name, not a file: nothing to ship
     with pytest.raises(GraderError, match="ships data files"):
         _ship_environment(spec, tmp_path / "private")
+
+
+def test_the_zip_never_carries_bytecode(tmp_path):
+    """A Python run in the bundle's tree (the self-test imports the checks) leaves bytecode
+    where PYTHONDONTWRITEBYTECODE is not set: it is not shipped."""
+    from grader.tools.gradescope.build import PRIVATE, _zip
+
+    for name in ("setup.sh", "run_autograder"):
+        (tmp_path / name).write_text("#!/bin/sh\n")
+    for folder in ("grader/grader", f"{PRIVATE}/spec/assignments/a"):
+        (tmp_path / folder / "__pycache__").mkdir(parents=True)
+        (tmp_path / folder / "checks.py").write_text("x = 1\n")
+        (tmp_path / folder / "__pycache__" / "checks.cpython-311.pyc").write_bytes(b"\0")
+        (tmp_path / folder / "stray.pyc").write_bytes(b"\0")
+    names = zipfile.ZipFile(_zip(tmp_path)).namelist()
+    assert f"{PRIVATE}/spec/assignments/a/checks.py" in names and "grader/grader/checks.py" in names
+    assert not [n for n in names if n.endswith(".pyc") or "__pycache__" in n]

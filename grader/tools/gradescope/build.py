@@ -266,7 +266,8 @@ def _self_test(private: Path) -> dict[str, Any]:
     """Score the reference's answers in the plan with the bundle's checks, in a process whose data cache
     is the bundle's (what the checks generate there is what scoring needs, and is shipped)."""
     done = subprocess.run([sys.executable, "-m", "grader.tools.gradescope", "verify", str(private)],
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=1800)
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=1800,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})  # no .pyc to ship
     if done.returncode != 0:
         raise GraderError("the bundle's self-test failed (the reference's answers, scored with the "
                           f"shipped checks and data):\n{(done.stderr or done.stdout)[-3000:]}\n"
@@ -281,7 +282,8 @@ def _zip(out: Path) -> Path:
         for folder in ("setup.sh", "run_autograder", "grader", PRIVATE):
             paths = [out / folder] if (out / folder).is_file() else sorted((out / folder).rglob("*"))
             for path in paths:
-                if path.is_file():
+                # bytecode a Python run left in the tree (checks imported by the self-test)
+                if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                     info = zipfile.ZipInfo.from_file(path, path.relative_to(out).as_posix())
                     info.compress_type = zipfile.ZIP_DEFLATED
                     with open(path, "rb") as handle, bundle.open(info, "w") as entry:
