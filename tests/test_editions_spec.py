@@ -83,18 +83,23 @@ def test_the_spec_reads_the_groups_in_order(editions):
     assert alternatives.default.questions == ("doubled",)
 
 
-@pytest.fixture
-def graded(editions, tmp_path):
-    submissions = tmp_path / "submissions"
-    submissions.mkdir()
-    make_variant(submissions, "neither", {})
-    make_variant(submissions, "this-edition", {}, extra_cells=(DOUBLE,))
-    make_variant(submissions, "other-edition", {}, extra_cells=(TWICE,))
-    make_variant(submissions, "other-edition-wrong", {}, extra_cells=("def twice(x):\n    return x",))
-    make_variant(submissions, "this-edition-wrong", {}, extra_cells=("def double(x):\n    return x",))
-    make_variant(submissions, "both-one-wrong", {},
-                 extra_cells=("def double(x):\n    return x", TWICE))
-    return grade_all(editions, [submissions], tmp_path / "out", jobs=1)
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Six notebooks graded once for the module (with the assignment copy found by name)."""
+    tmp_path = tmp_path_factory.mktemp("editions")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        extend(copy_assignment(tmp_path, monkeypatch), tmp_path, EDITIONS)
+        editions = load_assignment("convolve-by-hand")
+        submissions = tmp_path / "submissions"
+        submissions.mkdir()
+        make_variant(submissions, "neither", {})
+        make_variant(submissions, "this-edition", {}, extra_cells=(DOUBLE,))
+        make_variant(submissions, "other-edition", {}, extra_cells=(TWICE,))
+        make_variant(submissions, "other-edition-wrong", {}, extra_cells=("def twice(x):\n    return x",))
+        make_variant(submissions, "this-edition-wrong", {}, extra_cells=("def double(x):\n    return x",))
+        make_variant(submissions, "both-one-wrong", {},
+                     extra_cells=("def double(x):\n    return x", TWICE))
+        return grade_all(editions, [submissions], tmp_path / "out", jobs=1)
 
 
 def test_a_notebook_is_graded_on_the_edition_it_follows(graded):

@@ -35,7 +35,10 @@ spec_of.loader.exec_module(container)
 
 NAME = "convolve-by-hand"
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the unprivileged fallback needs root")
+#: A whole Gradescope container simulated per test (cgroup, mount namespace, run_autograder):
+#: the full tier, not the fast one.
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(os.geteuid() != 0, reason="the unprivileged fallback needs root")]
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,9 @@ from click.testing import CliRunner
 from grader.cli import main
 from tests.conftest import EXAMPLES, SANDBOX
 
+#: Each test grades LMS downloads of the examples end to end, through the command: the full tier.
+pytestmark = pytest.mark.slow
+
 #: Canvas: lastfirst[_LATE]_userid_attachmentid_filename; "-1" marks a resubmission.
 CANVAS = {
     "leeann_1001_5001_lab.ipynb": "untouched",  # first try, replaced by the resubmission
