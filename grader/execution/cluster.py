@@ -159,7 +159,7 @@ def _dask() -> Any:
         import distributed
     except ImportError as exc:
         raise GraderError("--scheduler needs Dask on this machine and on every worker: "
-                          "pip install 'grader[dask]'") from exc
+                          "pip install 'cv-lab-grader[dask]'") from exc
     return distributed
 
 

@@ -140,12 +140,14 @@ def write_gradescope_bundle(assignment: Assignment, out: Path, seed: int | None 
 
 
 def requirements(assignment: Assignment, source: Path = SOURCE) -> list[str]:
-    """The grader's dependencies the assignment needs: TensorFlow only for one whose
+    """The grader's dependencies the assignment needs: the ``tensorflow`` extra only for one whose
     reference, prelude or probes import it, or that preloads it (the numpy assignments'
     image is then about 1.5 GB smaller)."""
     project = tomllib.loads((source / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    keep = _uses_tensorflow(assignment)
-    return [r for r in project["dependencies"] if keep or not r.startswith("tensorflow")]
+    needed = list(project["dependencies"])
+    if _uses_tensorflow(assignment):
+        needed += project.get("optional-dependencies", {}).get("tensorflow", [])
+    return needed
 
 
 def _uses_tensorflow(assignment: Assignment) -> bool:
