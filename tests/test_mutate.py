@@ -21,6 +21,7 @@ from grader.tools.mutate import (
     OPERATORS,
     Mutant,
     MutateOptions,
+    MutationReport,
     generate_mutants,
     load_equivalents,
     mutate,
@@ -28,6 +29,7 @@ from grader.tools.mutate import (
     sample,
     write_reports,
 )
+from grader.tools.mutation_reports import summary_lines
 from tests.conftest import MARKER, REFERENCE, copy_assignment
 
 MINI_CELLS = [
@@ -287,6 +289,21 @@ def test_a_crash_or_timeout_kills_only_through_lost_points(mutants):
     outcome = _outcome(mutant, timed_out, {"relu": 1.0})
     assert outcome.status == "survived" and "did not finish" in outcome.problem
     assert _outcome(mutant, _result("relu", 0.0, 1.0), {"relu": 1.0}).status == "killed"
+
+
+def test_a_mutant_whose_question_is_not_graded_is_one_outcome_not_the_end_of_the_run(mutants):
+    """A mutant of an edition the alternatives did not pick: its result lacks its question."""
+    from grader.tools.mutate import _outcome
+
+    mutant = next(m for m in mutants if m.question == "relu")
+    other_edition = _result("softmax", 1.0, 1.0)  # graded, but without relu
+    outcome = _outcome(mutant, other_edition, {"relu": 1.0, "softmax": 1.0})
+    assert outcome.status == "not graded" and "'relu'" in outcome.problem
+    assert _outcome(mutant, _result("relu", 1.0, 1.0), {"softmax": 1.0}).status == "not graded"
+    report = MutationReport("a", 1, 2, 2, [outcome], question_ids=("relu",))
+    relu = next(t for t in report.tallies() if t.question == "relu")
+    assert (relu.graded, relu.killed, relu.not_graded) == (0, 0, 1)
+    assert any("1 mutant(s) not graded" in line for line in summary_lines(report))
 
 
 @pytest.mark.slow

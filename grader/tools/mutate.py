@@ -72,7 +72,7 @@ class Outcome:
     """What grading one mutant showed."""
 
     mutant: Mutant
-    status: str  # killed | survived | excluded (equivalent) | unowned (no question)
+    status: str  # killed | survived | excluded (equivalent) | unowned (no question) | not graded
     earned: float | None = None  # on the mutant's question
     possible: float | None = None
     killed_by: str = ""  # the first failing check of the question and its feedback
@@ -98,6 +98,7 @@ class Tally:
     graded: int = 0
     killed: int = 0
     excluded: int = 0
+    not_graded: int = 0  # the mutant's result lacked its question, or grading it failed
 
     @property
     def survived(self) -> int:
@@ -141,7 +142,9 @@ class MutationReport:
                 tally.killed += outcome.status == "killed"
             elif outcome.status == "excluded":
                 tally.excluded += 1
-        return [t for t in tallies.values() if t.graded or t.excluded]
+            elif outcome.status == "not graded":
+                tally.not_graded += 1
+        return [t for t in tallies.values() if t.graded or t.excluded or t.not_graded]
 
     def overall(self) -> Tally:
         total = Tally("overall")
@@ -149,12 +152,13 @@ class MutationReport:
             total.graded += tally.graded
             total.killed += tally.killed
             total.excluded += tally.excluded
+            total.not_graded += tally.not_graded
         return total
 
     def to_dict(self) -> dict[str, Any]:
         def row(t: Tally) -> dict[str, Any]:
             return {"question": t.question, "mutants": t.graded, "killed": t.killed,
-                    "survived": t.survived, "excluded": t.excluded,
+                    "survived": t.survived, "excluded": t.excluded, "not_graded": t.not_graded,
                     "kill_rate": None if t.kill_rate is None else round(t.kill_rate, 4)}
 
         return {
@@ -256,12 +260,20 @@ def run_mutants(assignment: Assignment, mutants: Sequence[Mutant], out: Path, se
                           f"({baseline.problem or ', '.join(short)}); fix the checks or the "
                           f"reference first (grader validate {assignment.name} --seed {seed})")
     full = {q.id: q.earned for q in baseline.questions}
-    return [_outcome(m, results[m.id], full) for m in mutants if m.id in results]
+    return [_outcome(m, results[m.id], full) if m.id in results
+            else Outcome(m, "not graded", problem="not graded: the batch returned no result for it")
+            for m in mutants]
 
 
 def _outcome(mutant: Mutant, result: SubmissionResult, full: dict[str, float]) -> Outcome:
+    """Killed or survived; "not graded" (counted apart, never the end of the run) when the
+    mutant's result lacks its question, e.g. an edition the alternatives did not pick."""
     question = mutant.question or ""
-    mine = next(q for q in result.questions if q.id == question)
+    mine = next((q for q in result.questions if q.id == question), None)
+    if mine is None or question not in full:
+        why = result.problem or (f"its question {question!r} is not in the reference's or the mutant's "
+                                 "result (another edition, or an optional question left out)")
+        return Outcome(mutant, "not graded", problem=f"not graded: {why}")
     killed = mine.earned < full[question] - 1e-9
     failing = next((c for c in result.checks if c.check.question == question and not c.passed), None)
     collateral = {q.id: round(full[q.id] - q.earned, 4) for q in result.questions

@@ -55,12 +55,12 @@ def mutation_table(report: MutationReport) -> Any:
 
     sampled = f", sample of {report.max}" if report.max is not None else ""
     table = Table(title=f"{report.assignment}: mutation score (seed {report.seed}{sampled})")
-    for name in ("question", "mutants", "killed", "survived", "excluded", "kill rate"):
+    for name in ("question", "mutants", "killed", "survived", "excluded", "not graded", "kill rate"):
         table.add_column(name, justify="left" if name == "question" else "right", no_wrap=True)
 
     def add(tally: Tally, **style: Any) -> None:
         table.add_row(tally.question, str(tally.graded), str(tally.killed), str(tally.survived),
-                      str(tally.excluded), _percent(tally.kill_rate), **style)
+                      str(tally.excluded), str(tally.not_graded), _percent(tally.kill_rate), **style)
 
     for tally in report.tallies():
         add(tally)
@@ -78,6 +78,10 @@ def summary_lines(report: MutationReport) -> Iterable[str]:
     for outcome in report.survivors:
         yield f"survived {outcome.mutant.id} ({outcome.mutant.question}): {outcome.mutant.description}"
         yield outcome.mutant.diff.rstrip("\n")
+    not_graded = report.by_status("not graded")
+    if not_graded:
+        yield (f"warning: {len(not_graded)} mutant(s) not graded, counted apart "
+               f"(e.g. {not_graded[0].mutant.id}: {not_graded[0].problem})")
     unowned = report.by_status("unowned")
     if unowned:
         yield (f"warning: {len(unowned)} mutant(s) change code no question's names cover "
