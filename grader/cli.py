@@ -487,44 +487,38 @@ def similarity(assignment: str, paths: tuple[Path, ...], out: Path, top: int, sh
 @main.command("ci-template")
 @click.argument("assignment")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,
-              help="The workflow file (default: .github/workflows/grade-ASSIGNMENT.yml).")
+              help="The workflow file (default: .github/workflows/check-ASSIGNMENT.yml).")
 @click.option("--notebook", default=None,
               help="The notebook's path in the student repository (default: the released name).")
-@click.option("--check", "check_only", is_flag=True,
-              help="Run only the public checks (grader check) instead of grader grade.")
-@click.option("--fail-under", type=float, default=None, metavar="SCORE",
-              help="Fail the job when the notebook scores below SCORE points.")
-@click.option("--grader-repo", default=None, metavar="OWNER/NAME",
-              help="GitHub repository holding the grader and the assignment (default: this "
-                   "clone's origin).")
-@click.option("--grader-ref", default="main", show_default=True,
-              help="Branch, tag or commit of the grader repository to install.")
+@click.option("--kit", default=None, metavar="PATH",
+              help="The student kit's path in the student repository (default: "
+                   "ASSIGNMENT.grader-kit.zip, as grader release names it).")
+@click.option("--fail-under", type=float, default=None, metavar="POINTS",
+              help="Fail the job when the public checks earn fewer than POINTS (default: when "
+                   "any public check fails).")
+@click.option("--install", default=None, metavar="SPEC",
+              help="What pip installs: a wheel committed to the repository, a public URL or a "
+                   "requirement (default: cv-lab-grader of this version, [tensorflow] for the "
+                   "Keras assignments).")
 @click.option("--gradescope", type=click.Path(path_type=Path), default=None, metavar="DIR",
               help="Also write a Gradescope autograder bundle into DIR (setup.sh, run_autograder, "
                    "autograder.zip).")
 @click.option("--seed", type=int, default=None,
               help="Seed of the hidden inputs in the Gradescope bundle (default: fresh).")
 @_fail_cleanly
-def ci_template(assignment: str, out: Path | None, notebook: str | None, check_only: bool,
-                fail_under: float | None, grader_repo: str | None, grader_ref: str,
-                gradescope: Path | None, seed: int | None) -> None:
-    """Write a GitHub Actions workflow that grades ASSIGNMENT's notebook in a student repository
-    and uploads the feedback; optionally a Gradescope autograder bundle too."""
+def ci_template(assignment: str, out: Path | None, notebook: str | None, kit: str | None,
+                fail_under: float | None, install: str | None, gradescope: Path | None,
+                seed: int | None) -> None:
+    """Write a GitHub Actions workflow that runs the public checks of ASSIGNMENT's student kit
+    in a student repository (no token, no reference); optionally a Gradescope bundle too."""
     from grader.spec import load_assignment
-    from grader.tools.ci_template import (
-        PLACEHOLDER_REPOSITORY,
-        guess_grader_repository,
-        write_github_workflow,
-    )
+    from grader.tools.ci_template import write_github_workflow
 
     spec = load_assignment(assignment)
-    repository = grader_repo or guess_grader_repository()
-    path = write_github_workflow(spec, out, notebook=notebook, check_only=check_only,
-                                 fail_under=fail_under, repository=repository, ref=grader_ref)
-    click.echo(f"wrote {path}")
-    if repository is None:
-        click.secho(f"edit {path}: the grader repository {PLACEHOLDER_REPOSITORY} is a placeholder "
-                    "(or pass --grader-repo OWNER/NAME)", fg="yellow", err=True)
+    path = write_github_workflow(spec, out, notebook=notebook, kit=kit, fail_under=fail_under,
+                                 install=install)
+    click.echo(f"wrote {path}: commit it with the student notebook and kit "
+               f"(grader release {spec.name}) to the starter repository")
     if gradescope is not None:
         _build_gradescope_bundle(spec, gradescope, seed)
 

@@ -3,7 +3,6 @@
 
 import sys
 
-from grader.tools.ci_template import *  # noqa: F403
 from grader.tools.gradescope import *  # noqa: F403
 from grader.tools.gradescope import main
 

@@ -207,7 +207,6 @@ def test_ci_template_with_gradescope_says_the_same_of_its_bundle(tmp_path):
     from grader.cli import main
 
     result = CliRunner().invoke(main, ["ci-template", NAME, "--out", str(tmp_path / "ci"),
-                                       "--grader-repo", "org/grader",
                                        "--gradescope", str(tmp_path / "gs"), "--seed", "3"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "gs" / "autograder.zip").is_file()

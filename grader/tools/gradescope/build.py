@@ -25,7 +25,8 @@ from grader.errors import GraderError
 from grader.files import atomic_write
 from grader.spec import Assignment
 from grader.spec.assignment import SPEC_FILE
-from grader.tools.ci_template import SOURCE
+
+SOURCE = Path(__file__).resolve().parents[3]  # the grader's source tree (an editable install)
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, in /autograder/source, to build the autograder image.
@@ -145,12 +146,13 @@ def requirements(assignment: Assignment, source: Path = SOURCE) -> list[str]:
     image is then about 1.5 GB smaller)."""
     project = tomllib.loads((source / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     needed = list(project["dependencies"])
-    if _uses_tensorflow(assignment):
+    if uses_tensorflow(assignment):
         needed += project.get("optional-dependencies", {}).get("tensorflow", [])
     return needed
 
 
-def _uses_tensorflow(assignment: Assignment) -> bool:
+def uses_tensorflow(assignment: Assignment) -> bool:
+    """Whether the assignment's notebooks need TensorFlow (read on the instructor's machine)."""
     from grader.spec.notebook import read_code_cells
 
     if any(module.split(".")[0] in ("tensorflow", "keras") for module in assignment.preload):
