@@ -13,6 +13,7 @@ from grader import __version__
 from grader.errors import GraderError
 
 if TYPE_CHECKING:  # the CLI imports the library lazily: `grader --help` stays fast
+    from grader.results import SubmissionResult
     from grader.spec import Assignment
 
 
@@ -222,9 +223,12 @@ def _warn_without_isolation(mode: str) -> None:
 
 
 def _with_progress(description: str, quiet: bool, work):  # noqa: ANN001, ANN202
-    """Run ``work(on_start, on_result)`` under a progress bar (none when quiet)."""
+    """Run ``work(on_start, on_result)`` under a progress bar (none when quiet); where stdout
+    is no terminal (a CI log), one line per finished submission instead."""
     if quiet:
         return work(None, None)
+    if not sys.stdout.isatty():
+        return work(*_progress_lines(description))
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -233,6 +237,30 @@ def _with_progress(description: str, quiet: bool, work):  # noqa: ANN001, ANN202
         return work(lambda total: progress.update(task, total=total),
                     lambda result: progress.advance(task))
 
+
+
+def _progress_lines(description: str):  # noqa: ANN202
+    """on_start and on_result that print ``[3/12] name: 17.5/20 (4.2 s)`` as each finishes,
+    flushed, so a CI log shows the batch moving."""
+    from grader.report.formats import printable
+
+    state = {"total": 0, "done": 0}
+
+    def on_start(total: int) -> None:
+        state["total"] = total
+        click.echo(f"{description}: {total} submission(s)")
+
+    def on_result(result: SubmissionResult) -> None:
+        state["done"] += 1
+        seconds = result.timings.get("total")
+        took = f" ({seconds:.1f} s)" if seconds is not None else ""
+        outcome = (f"not graded: {result.problem.splitlines()[0][:120]}" if result.problem
+                   else f"{round(result.score, 2):g}/{result.max_score:g}")
+        click.echo(printable(f"[{state['done']}/{state['total'] or '?'}] {result.submission}: "
+                             f"{outcome}{took}"))
+        sys.stdout.flush()
+
+    return on_start, on_result
 
 @main.command()
 @click.argument("notebook", type=click.Path(path_type=Path, exists=True, dir_okay=False))

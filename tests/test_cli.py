@@ -228,3 +228,15 @@ def test_attachments_made_by_checks_land_beside_results(tmp_path, monkeypatch):
     assert run("grade", "convolve-by-hand", str(EXAMPLES / "reference.ipynb"), "--out", str(out),
                "-q").exit_code == 0
     assert (out / "submissions" / "reference" / "chart.txt").read_text() == "array([0., 2.])"
+
+
+def test_without_a_terminal_each_finished_submission_is_one_line(tmp_path):
+    """A CI log shows the batch moving: one flushed line per submission, its score and time."""
+    result = run("grade", "convolve-by-hand", str(EXAMPLES / "untouched.ipynb"),
+                 str(EXAMPLES / "partly-correct.ipynb"), "--seed", "3", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "grading convolve-by-hand: 2 submission(s)" in lines
+    finished = sorted(line.split("] ", 1)[1].rsplit(" (", 1)[0] for line in lines if line.startswith("["))
+    assert finished == ["partly-correct: 11.83/20", "untouched: 0/20"]
+    assert all(line.endswith(" s)") for line in lines if line.startswith("["))
