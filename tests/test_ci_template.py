@@ -5,18 +5,13 @@ test_gradescope_container.py.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from grader.spec import load_assignment
 from grader.tools.ci_template import github_workflow, write_github_workflow
-from tests.conftest import EXAMPLES, REPO
 
 NAME = "convolve-by-hand"
 
