@@ -183,6 +183,7 @@ def rescore(out: Path, selection: Selection | None = None,
     """
     from grader.spec import load_assignment
 
+    out = out.resolve()  # scoring runs in the assignment's folder: a relative path would miss
     manifest = read_manifest(out)
     assignment = load_assignment(manifest.get("assignment_folder") or manifest["assignment"])
     plan = make_plan(assignment, int(manifest["seed"]), cache=out / ".plan")
@@ -193,7 +194,7 @@ def rescore(out: Path, selection: Selection | None = None,
         for name, path in sorted(manifest["submissions"].items()):
             folder = out / "submissions" / name
             if (folder / "observations.json").is_file():
-                yield Submission(name, Path(path)), Observations.load(folder)
+                yield Submission(name, Path(path)), _load_stored(folder, name)
 
     def written(submission: Submission, observations: Observations,
                 result: SubmissionResult) -> None:
@@ -206,6 +207,17 @@ def rescore(out: Path, selection: Selection | None = None,
                paths=lambda submission: str(submission.path), selection=options.selection)
     report_run(run.results, RunInfo(out, assignment.title), reporters)
     return run
+
+
+def _load_stored(folder: Path, name: str) -> Observations:
+    """A submission's stored observations; if they cannot be read, observations whose
+    problem says so: that submission gets a result saying why, the others are rescored."""
+    try:
+        return Observations.load(folder)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return Observations(submission=name, problem=(
+            f"its stored observations could not be read ({type(exc).__name__}: "
+            f"{str(exc)[:300]}); grade this notebook again"))
 
 
 read_manifest = read_run_json  # the name merge and older callers use

@@ -171,9 +171,11 @@ class Observations:
 
     @classmethod
     def from_bytes(cls, document: bytes, arrays: bytes) -> Observations:
-        """Read what ``to_bytes`` wrote, validating the arrays and values as ``wire`` does."""
+        """Read what ``to_bytes`` wrote, validating the arrays and values as ``wire`` does,
+        within the limits the executor read them with (``wire.SUBMISSION_LIMITS``): what was
+        written can be read again."""
         data = json.loads(document.decode("utf-8"))
-        loaded = wire.load_arrays(arrays)
+        loaded = wire.load_arrays(arrays, wire.SUBMISSION_LIMITS)
         probes = {}
         for key, record in data.pop("probes").items():
             record["value"] = wire.decode(record["value"], loaded)
