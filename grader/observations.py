@@ -127,6 +127,7 @@ class Observations:
     ending: str = COMPLETED  # how the child ended: see ``ended`` and ``ending_kind``
     log_tail: str = ""  # end of the child's raw output when it did not complete (crash text)
     plan_id: str = ""  # which plan (spec fingerprint and seed) the probes answered
+    stamp: str = ""  # the assignment the notebook's metadata says it is for ("" if none)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -192,6 +193,7 @@ class Observations:
             ending=data["ending"],
             log_tail=data.get("log_tail", ""),
             plan_id=data.get("plan_id", ""),
+            stamp=data.get("stamp", ""),
             timings=data["timings"],
         )
 
