@@ -177,9 +177,9 @@ def grade(assignment: str, paths: tuple[Path, ...], out: Path, jobs: int, seed: 
 
     Exits 0 when grading completed, whatever the scores (unless --fail-under is given);
     non-zero when the grader itself could not grade (bad arguments, unknown assignment,
-    broken spec). Rerunning into the same --out keeps its seed and runs only the notebooks
-    whose code, or what they are run with, changed: an interrupted batch resumes, and a
-    change of points or thresholds only rescores.
+    broken spec) or PATHS hold no notebook at all. Rerunning into the same --out keeps its
+    seed and runs only the notebooks whose code, or what they are run with, changed: an
+    interrupted batch resumes, and a change of points or thresholds only rescores.
     """
     from grader.grading import GradeOptions
     from grader.scoring.scorer import Selection

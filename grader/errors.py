@@ -32,6 +32,16 @@ class UnknownAssignmentError(GraderError):
         self.known = known
 
 
+class NoSubmissionsError(GraderError):
+    """``grade`` found no notebook in the paths it was given: a batch of nothing is a mistake
+    (a wrong folder, a CI checkout without the notebook), never a pass."""
+
+    def __init__(self, paths: list[str]) -> None:
+        super().__init__(f"no notebook (*.ipynb) found in {', '.join(paths) or 'no path'}: "
+                         "nothing was graded; check the path (folders are searched recursively)")
+        self.paths = paths
+
+
 class NotebookError(GraderError):
     """A file could not be read as a gradable notebook; the message is shown to the student."""
 

@@ -12,12 +12,12 @@ import itertools
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.errors import GraderError, NotebookError
+from grader.errors import GraderError, NoSubmissionsError, NotebookError
 from grader.execution.cache import ExecutionKeys, ObservationCache
 from grader.execution.executor import child_environment
 from grader.execution.intake import take_in
@@ -33,6 +33,7 @@ from grader.report.run_json import read_run_json, write_run_json
 from grader.results import SubmissionResult
 from grader.scoring.scorer import Selection, score_each
 from grader.spec import Assignment
+from grader.spec.notebook import assignment_stamp
 
 
 @dataclass
@@ -94,9 +95,14 @@ def grade(
     on_start: Callable[[int], None] | None = None,
 ) -> GradeRun:
     """Grade every notebook under ``paths`` (LMS downloads collected first: see
-    ``grader.execution.intake``); results land in ``options.out`` as they finish."""
+    ``grader.execution.intake``); results land in ``options.out`` as they finish.
+
+    No notebook under ``paths`` at all is a ``NoSubmissionsError`` (a shard that gets none
+    of those found is not: it grades nothing)."""
     intake = take_in(paths, options.out.resolve())
     submissions = discover(intake.paths)
+    if not submissions:
+        raise NoSubmissionsError([str(path) for path in paths])
     if options.shard:
         submissions = shard(submissions, *options.shard)
     options.out = options.out.resolve()
@@ -131,11 +137,22 @@ def grade(
             if on_result:
                 on_result(run.results[-1])
 
-        stream = itertools.chain(stored.items(), runner.observe(assignment, plan, pending))
+        stream = _stamped(assignment, itertools.chain(stored.items(),
+                                                      runner.observe(assignment, plan, pending)))
         score_each(assignment, plan.checks, plan.reference, plan.seed, stream, written,
                    paths=lambda submission: str(submission.path), selection=options.selection)
     report_run(run.results, RunInfo(options.out, assignment.title), options.reporters)
     return run
+
+
+def _stamped(assignment: Assignment, stream: Iterable[tuple[Submission, Observations]]
+             ) -> Iterator[tuple[Submission, Observations]]:
+    """Each submission's observations with the assignment its notebook says it is for (kept
+    with them, so that ``rescore`` says it too)."""
+    limit = int(assignment.limits.max_notebook_mb * 2**20)
+    for submission, observations in stream:
+        observations.stamp = assignment_stamp(submission.path, limit)
+        yield submission, observations
 
 
 def _execution_keys(assignment: Assignment, plan: Plan,
@@ -183,6 +200,7 @@ def rescore(out: Path, selection: Selection | None = None,
     """
     from grader.spec import load_assignment
 
+    out = out.resolve()  # scoring runs in the assignment's folder: a relative path would miss
     manifest = read_manifest(out)
     assignment = load_assignment(manifest.get("assignment_folder") or manifest["assignment"])
     plan = make_plan(assignment, int(manifest["seed"]), cache=out / ".plan")
@@ -193,7 +211,7 @@ def rescore(out: Path, selection: Selection | None = None,
         for name, path in sorted(manifest["submissions"].items()):
             folder = out / "submissions" / name
             if (folder / "observations.json").is_file():
-                yield Submission(name, Path(path)), Observations.load(folder)
+                yield Submission(name, Path(path)), _load_stored(folder, name)
 
     def written(submission: Submission, observations: Observations,
                 result: SubmissionResult) -> None:
@@ -206,6 +224,17 @@ def rescore(out: Path, selection: Selection | None = None,
                paths=lambda submission: str(submission.path), selection=options.selection)
     report_run(run.results, RunInfo(out, assignment.title), reporters)
     return run
+
+
+def _load_stored(folder: Path, name: str) -> Observations:
+    """A submission's stored observations; if they cannot be read, observations whose
+    problem says so: that submission gets a result saying why, the others are rescored."""
+    try:
+        return Observations.load(folder)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return Observations(submission=name, problem=(
+            f"its stored observations could not be read ({type(exc).__name__}: "
+            f"{str(exc)[:300]}); grade this notebook again"))
 
 
 read_manifest = read_run_json  # the name merge and older callers use

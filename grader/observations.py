@@ -127,6 +127,7 @@ class Observations:
     ending: str = COMPLETED  # how the child ended: see ``ended`` and ``ending_kind``
     log_tail: str = ""  # end of the child's raw output when it did not complete (crash text)
     plan_id: str = ""  # which plan (spec fingerprint and seed) the probes answered
+    stamp: str = ""  # the assignment the notebook's metadata says it is for ("" if none)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -171,9 +172,11 @@ class Observations:
 
     @classmethod
     def from_bytes(cls, document: bytes, arrays: bytes) -> Observations:
-        """Read what ``to_bytes`` wrote, validating the arrays and values as ``wire`` does."""
+        """Read what ``to_bytes`` wrote, validating the arrays and values as ``wire`` does,
+        within the limits the executor read them with (``wire.SUBMISSION_LIMITS``): what was
+        written can be read again."""
         data = json.loads(document.decode("utf-8"))
-        loaded = wire.load_arrays(arrays)
+        loaded = wire.load_arrays(arrays, wire.SUBMISSION_LIMITS)
         probes = {}
         for key, record in data.pop("probes").items():
             record["value"] = wire.decode(record["value"], loaded)
@@ -190,6 +193,7 @@ class Observations:
             ending=data["ending"],
             log_tail=data.get("log_tail", ""),
             plan_id=data.get("plan_id", ""),
+            stamp=data.get("stamp", ""),
             timings=data["timings"],
         )
 

@@ -39,9 +39,19 @@ class SizeLimits:
     max_depth: int = 20
     max_items: int = 10_000
     max_string: int = 100_000
+    max_members: int = 10_000  # arrays in one .npz (each costs a header to parse)
 
 
 DEFAULT_LIMITS = SizeLimits()
+#: What all the results of one submission may hold together: read back by the grader from the
+#: child (``grader.execution.events``) and from stored observations alike, so what was written
+#: can always be read again.
+SUBMISSION_LIMITS = SizeLimits(max_total_bytes=2 * DEFAULT_LIMITS.max_total_bytes,
+                               max_members=2 * DEFAULT_LIMITS.max_members)
+#: The end record of a zip file, as ``np.savez`` writes it (no comment): its signature and size.
+_END_RECORD, _END_SIZE = b"PK\x05\x06", 22
+#: A directory entry of ``np.savez`` (46 bytes, the name, no extra field) is below this.
+_MAX_ENTRY_BYTES = 160
 
 
 class Encoder:
@@ -161,12 +171,25 @@ def save_arrays(arrays: dict[str, np.ndarray]) -> bytes:
 
 
 def load_arrays(data: bytes, limits: SizeLimits = DEFAULT_LIMITS) -> dict[str, np.ndarray]:
-    """Read ``.npz`` bytes from an untrusted source, checking headers before loading."""
+    """Read ``.npz`` bytes from an untrusted source, checking headers before loading.
+
+    What loading costs is bounded before it is spent: the number of members is read from the
+    zip's end record before its directory is parsed (``max_members``), only stored members
+    are accepted (``np.savez`` compresses nothing; a compressed member could inflate a few
+    kilobytes into gigabytes), and the arrays' decompressed bytes, from their headers, count
+    against ``max_total_bytes``.
+    """
+    _check_member_count(data, limits.max_members)
     arrays: dict[str, np.ndarray] = {}
     total = 0
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
+        if len(archive.infolist()) > limits.max_members:
+            raise WireFormatError(f"array file of {len(archive.infolist())} members is over the "
+                                  f"limit of {limits.max_members}")
         for info in archive.infolist():
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise WireFormatError("compressed result arrays are not accepted")
             with archive.open(info) as member:
                 shape, dtype = _read_header(member)
                 count = math.prod(shape)
@@ -176,11 +199,36 @@ def load_arrays(data: bytes, limits: SizeLimits = DEFAULT_LIMITS) -> dict[str, n
             with archive.open(info) as member:
                 array = np.lib.format.read_array(member, allow_pickle=False)
             arrays[info.filename.removesuffix(".npy")] = _plain(array)
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as exc:
         if isinstance(exc, WireFormatError):
             raise
         raise WireFormatError(f"unreadable array file: {exc}") from exc
     return arrays
+
+
+def member_count(data: bytes) -> int:
+    """How many members an ``.npz`` says it holds, from its end record (0 for no zip at all;
+    0xFFFF for a zip64 count, over any limit here)."""
+    end = data[-_END_SIZE:]
+    if not end.startswith(_END_RECORD):
+        return 0
+    return int.from_bytes(end[10:12], "little")
+
+
+def _check_member_count(data: bytes, limit: int) -> None:
+    """Refuse an archive of more than ``limit`` members, from the count in its end record
+    (which ``zipfile`` would only check after parsing every entry of the directory), and one
+    whose directory is larger than that many entries take (``zipfile`` parses it whatever the
+    count says)."""
+    if not data:
+        return  # not a zip: zipfile says so
+    end = data[-_END_SIZE:]
+    if not end.startswith(_END_RECORD):
+        raise WireFormatError("unreadable array file: no end record where numpy writes it")
+    members = member_count(data)
+    directory = int.from_bytes(end[12:16], "little")
+    if members > limit or directory > max(limit, 1) * _MAX_ENTRY_BYTES:
+        raise WireFormatError(f"array file of {members} members is over the limit of {limit}")
 
 
 def _read_header(member: Any) -> tuple[tuple[int, ...], np.dtype]:

@@ -27,11 +27,13 @@ import ctypes
 import fcntl
 import json
 import os
+import re
 import resource
 import select
 import signal
 import sys
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from grader.child.reaper import become_subreaper, end_descendants
@@ -123,7 +125,9 @@ def _supervise(request: dict[str, Any], jobs_root: str, isolate: bool) -> dict[s
     """In the supervisor: isolate the job, start it, watch its time, report its end."""
     scratch = os.path.join(jobs_root, request["job"])
     events = os.open(f"{scratch}.events", os.O_WRONLY | os.O_APPEND)
-    progress = ProgressWatch(os.open(f"{scratch}.events", os.O_RDONLY), request.get("step_limit"))
+    planned = request.get("steps") or {}
+    progress = ProgressWatch(os.open(f"{scratch}.events", os.O_RDONLY), request.get("step_limit"),
+                             StepOrder(planned.get("cells", ()), planned.get("probes", ())))
     arrays = os.open(f"{scratch}.arrays", os.O_WRONLY | os.O_APPEND)
     if isolate:
         _isolate_filesystem(jobs_root, scratch, request.get("under_tmp", []))
@@ -297,23 +301,77 @@ def _watch(pid: int, tail_fd: int, budget: float,
     return os.waitstatus_to_exitcode(status), timed_out, tail, peak_kb
 
 
+#: What the watchdog reads of the event log at most (as ``grader.execution.events`` reads):
+#: past it, no line restarts a deadline, so a notebook that floods its channel is stopped.
+WATCHED_BYTES = 64 * 1024 * 1024
+#: A step line of the runner's (a start, the probes marker, the end) at a line's beginning;
+#: its number, for the starts and a cell's end. Only the first bytes of a line are looked at.
+_STEP_LINE = re.compile(rb'^\{"event": "(cell-start|probe-start|probes|done|cell|probe)"'
+                        rb'(?:, "(?:index|number)": (\d{1,9}))?[,}]', re.MULTILINE)
+
+
+class StepOrder:
+    """The steps a notebook's process announces, in the only order the runner takes them:
+    each planned code cell, the probes marker, each planned probe, done.
+
+    Every line on the channel may be the notebook's own, so a line counts only if it moves
+    forward in that order: at most once per planned step, never back, never to a step that
+    was not planned; and the current step's end counts once. A notebook that forges lines
+    can therefore restart the per-step deadline at most twice per planned step, and can only
+    make the grader blame (skip, in the rerun) one of its own steps."""
+
+    def __init__(self, cells: Iterable[int], probes: Iterable[int]) -> None:
+        steps = ([("cell", i) for i in cells] + [("probes", 0)]
+                 + [("probe", n) for n in probes] + [("done", 0)])
+        self.positions = {step: n for n, step in enumerate(steps)}
+        self.position = -1
+        self.ended = False
+        self.blamed: tuple[str, int] | None = None  # the last cell or probe started
+
+    def start(self, step: tuple[str, int]) -> bool:
+        """Whether a start (or the marker, or done) moves forward; if so, it is now current."""
+        found = self.positions.get(step, -1)
+        if found <= self.position:
+            return False
+        self.position, self.ended = found, False
+        if step[0] in ("cell", "probe"):
+            self.blamed = step
+        return True
+
+    def end(self, kind: str, index: int | None) -> bool:
+        """Whether the end of the current cell (``index``) or probe counts: once, for it."""
+        current = self.blamed if self.position >= 0 and not self.ended else None
+        if current is None or self.positions[current] != self.position or current[0] != kind:
+            return False
+        if kind == "cell" and index != current[1]:
+            return False
+        self.ended = True
+        return True
+
+    def to_data(self) -> dict[str, list[int]]:
+        """The planned cells and probes, for a request to a warm worker."""
+        return {kind: [index for (k, index) in self.positions if k == kind[:-1]]
+                for kind in ("cells", "probes")}
+
+
 class ProgressWatch:
     """The per-cell (and per-probe) time limit, enforced from outside the notebook's process.
 
     The runner raises its own timeout in the notebook's process, with ``SIGALRM``; a cell
     that installs its own handler defeats that. So whoever waits for the process also reads
-    the event log as it grows: a ``cell-start`` or ``probe-start`` line starts a deadline,
-    the matching end line clears it, and a process past its deadline is killed. The grader
-    then runs the notebook again without that cell or probe, as after a crash. Only the
-    first bytes of each line are looked at, so a huge line costs nothing.
+    the event log as it grows: a step that moves forward in ``StepOrder`` (a cell or probe
+    starting, the end of the current one) starts a deadline, and a process past its deadline
+    is killed. The grader then runs the notebook again without the step last started (the
+    ``blamed`` one), as after a crash. No line clears the deadline: a forged end line only
+    restarts it, once. Lines are found by one regular expression in C per chunk, only their
+    first bytes are looked at, and at most ``WATCHED_BYTES`` are read.
     """
 
-    STARTS = (b'{"event": "cell-start"', b'{"event": "probe-start"')
-    ENDS = (b'{"event": "cell", ', b'{"event": "probe", ')
     CHUNK = 1 << 20
 
-    def __init__(self, fd: int, limit: float | None) -> None:
+    def __init__(self, fd: int, limit: float | None, steps: StepOrder | None = None) -> None:
         self.fd, self.limit = fd, limit
+        self.steps = steps or StepOrder((), ())
         self.offset, self.line = 0, b""
         self.deadline: float | None = None
         self.expired = False
@@ -323,23 +381,34 @@ class ProgressWatch:
         if self.limit is None or self.expired:
             return self.expired
         try:
-            while data := os.pread(self.fd, self.CHUNK, self.offset):
-                self.offset += len(data)
-                self._scan(data)
+            self.scan()
         except OSError:
             return False
         self.expired = self.deadline is not None and time.monotonic() > self.deadline
         return self.expired
 
+    def scan(self) -> None:
+        """Read what was appended since the last call (up to ``WATCHED_BYTES`` in all)."""
+        while self.offset < WATCHED_BYTES and (
+                data := os.pread(self.fd, min(self.CHUNK, WATCHED_BYTES - self.offset), self.offset)):
+            self.offset += len(data)
+            self._scan(data)
+
     def _scan(self, data: bytes) -> None:
-        *complete, rest = data.split(b"\n")
-        for part in complete:
-            line, self.line = self.line + part[:32], b""
-            if line.startswith(self.STARTS):
+        buffer = self.line + data
+        cut = buffer.rfind(b"\n") + 1
+        for found in _STEP_LINE.finditer(buffer, 0, cut):
+            kind, number = found.group(1).decode(), found.group(2)
+            index = int(number) if number is not None else None
+            if kind in ("cell", "probe"):
+                moved = self.steps.end(kind, index)
+            elif kind in ("probes", "done"):
+                moved = self.steps.start((kind, 0))
+            else:
+                moved = index is not None and self.steps.start((kind.removesuffix("-start"), index))
+            if moved:
                 self.deadline = time.monotonic() + float(self.limit or 0)
-            elif line.startswith(self.ENDS):
-                self.deadline = None
-        self.line = (self.line + rest)[:32]
+        self.line = buffer[cut:][:64]  # the beginning of an unfinished line is all it needs
 
 
 def main(argv: list[str]) -> None:

@@ -9,8 +9,12 @@ size-capped here, and arrays are read only at the (offset, length) an event name
 from __future__ import annotations
 
 import json
+import math
+import mmap
+import re
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, get_args
 
@@ -30,11 +34,18 @@ from grader.observations import (
 )
 from grader.plan.harness import ProbePlan
 
+#: What is read of the event log at most: beyond it, nothing is graded.
 MAX_EVENTS_BYTES = 64 * 1024 * 1024
+#: Event lines parsed at most (a notebook writes a few per cell and probe). Lines that do not
+#: begin as the child's own do (``{"event": "``) are skipped unparsed and not counted.
+MAX_EVENT_LINES = 100_000
+#: One event line, at most: a longer one is skipped (a probe's becomes an error).
+MAX_LINE_BYTES = 8 * 1024 * 1024
 #: The result arrays one submission may send back in all (each result has its own limit,
-#: ``wire.DEFAULT_LIMITS``): forged lines pointing at one huge array again and again cost
-#: the grader this much memory at most.
-MAX_ARRAY_BYTES = 2 * wire.DEFAULT_LIMITS.max_total_bytes
+#: ``wire.DEFAULT_LIMITS``), counted in bytes loaded: forged lines pointing at one huge array
+#: again and again cost the grader this much memory at most. Members of all results: as many.
+MAX_ARRAY_BYTES = wire.SUBMISSION_LIMITS.max_total_bytes
+MAX_ARRAY_MEMBERS = wire.SUBMISSION_LIMITS.max_members
 #: The grader's time for reading one child's events back; what is left unread after it is
 #: not graded, and the submission says why.
 MAX_READ_SECONDS = 60.0
@@ -57,9 +68,10 @@ def read_events(submission: str, events_path: Path, arrays_path: Path, plan: Pro
     observations = Observations(submission=submission, ending=ending)
     attempt = Attempt(observations)
     done = False
-    budget = _Budget(time.monotonic() + MAX_READ_SECONDS, MAX_ARRAY_BYTES)
+    budget = _Budget(time.monotonic() + MAX_READ_SECONDS, MAX_ARRAY_BYTES, MAX_ARRAY_MEMBERS)
     wanted = {probe.key for probe in plan.probes}
-    for event in _load_events(events_path):
+    log = _EventLog(events_path)
+    for event in log.events():
         if time.monotonic() > budget.deadline:
             observations.problem = (f"the notebook's process reported more than the grader reads "
                                     f"in {MAX_READ_SECONDS:g} s; its results were not graded")
@@ -76,7 +88,8 @@ def read_events(submission: str, events_path: Path, arrays_path: Path, plan: Pro
         elif kind == "probe":
             key = event.get("key")
             if key in wanted and key not in observations.probes:  # one answer per key: the first
-                record = _probe_record(event, arrays_path, budget)
+                record = _oversized(key) if event.get("probe") == "oversized" else \
+                    _probe_record(event, arrays_path, budget)
                 if record is not None:
                     observations.probes[record.key] = record
             attempt.running = None
@@ -97,7 +110,8 @@ def read_events(submission: str, events_path: Path, arrays_path: Path, plan: Pro
         if probe.key not in observations.probes:
             observations.probes[probe.key] = ProbeRecord(
                 key=probe.key, status="not-run",
-                error={"type": "NotRun", "message": _not_run_reason(observations)},
+                error={"type": "NotRun",
+                       "message": log.overflow or _not_run_reason(observations)},
             )
     return attempt
 
@@ -108,6 +122,7 @@ class _Budget:
 
     deadline: float
     array_bytes: int
+    array_members: int
 
 
 def _not_run_reason(observations: Observations) -> str:
@@ -116,20 +131,86 @@ def _not_run_reason(observations: Observations) -> str:
     return f"{observations.ending}{where}"
 
 
-def _load_events(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path, "rb") as handle:
-        data = handle.read(MAX_EVENTS_BYTES)
-    events = []
-    for line in data.splitlines():
-        try:
-            event = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            continue
-        if isinstance(event, dict):
-            events.append(event)
-    return events
+#: Where an event line of the child's begins; and a probe line's key, read without parsing
+#: a line too long to parse.
+_EVENT_START = re.compile(rb'^\{"event": "', re.MULTILINE)
+_PROBE_KEY = re.compile(rb'\{"event": "probe", "key": ("(?:[^"\\]|\\.){0,1000}")')
+
+
+class _EventLog:
+    """The child's event log, read as a stream within bounds: ``MAX_EVENTS_BYTES`` of it, at
+    most ``MAX_EVENT_LINES`` lines parsed, each of at most ``MAX_LINE_BYTES``. Junk (what does
+    not begin as an event line) is skipped unparsed by one scan in C; ``overflow`` says why
+    reading stopped early, if it did: what came after is not graded."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.overflow = ""
+
+    def events(self) -> Iterator[dict]:
+        if not self.path.is_file() or self.path.stat().st_size == 0:
+            return
+        with open(self.path, "rb") as handle, \
+                mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            size = min(len(data), MAX_EVENTS_BYTES)
+            if len(data) > MAX_EVENTS_BYTES:
+                self.overflow = (f"the notebook's process wrote more than "
+                                 f"{MAX_EVENTS_BYTES // 2**20} MiB to the grader's channel; what "
+                                 f"came after was not read, and is not graded")
+            lines = 0
+            for start in _EVENT_START.finditer(data, 0, size):
+                lines += 1
+                if lines > MAX_EVENT_LINES:
+                    self.overflow = (f"the notebook's process wrote more than {MAX_EVENT_LINES:,} "
+                                     f"lines to the grader's channel; what came after was not "
+                                     f"read, and is not graded")
+                    return
+                event = _parse_line(data, start.start(), size)
+                if event is not None:
+                    yield event
+
+
+def _parse_line(data: mmap.mmap, start: int, size: int) -> dict | None:
+    """The event line beginning at ``start``, parsed; None for a malformed one. A line over
+    ``MAX_LINE_BYTES`` is not parsed: a probe's becomes ``{"event": "probe", "key": ...,
+    "probe": "oversized"}``, for ``read_events`` to record as an error."""
+    end = data.find(b"\n", start, size)
+    end = size if end < 0 else end
+    if end - start > MAX_LINE_BYTES:
+        found = _PROBE_KEY.match(data, start, min(end, start + 2100))
+        key = _json(found.group(1)) if found else None
+        return {"event": "probe", "key": key, "probe": "oversized"} if isinstance(key, str) \
+            else None
+    event = _json(data[start:end])
+    return event if isinstance(event, dict) else None
+
+
+def _json(line: bytes) -> Any:
+    """A JSON value, or None: malformed, too deep, or holding an integer of more digits than
+    Python converts (a ValueError, as a malformed line is)."""
+    try:
+        return json.loads(line)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+
+
+def _oversized(key: str) -> ProbeRecord:
+    return ProbeRecord(key=key, status="error", error={
+        "type": "InvalidResult", "traceback": "",
+        "message": f"the result is over the size limit ({MAX_LINE_BYTES // 2**20} MiB of text)"})
+
+
+def _seconds(event: dict) -> float:
+    """A reported duration; 0 for anything but a plain, finite number (a forged integer of
+    thousands of digits has no float)."""
+    value = event.get("seconds")
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return 0.0
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return 0.0
+    return seconds if math.isfinite(seconds) else 0.0
 
 
 def _text(value: Any, limit: int = 20_000) -> str:
@@ -183,7 +264,7 @@ def _cell_record(event: dict) -> CellRecord:
     return CellRecord(
         index=index if isinstance(index, int) else -1,
         status=_cell_status(event.get("status")),
-        seconds=float(event["seconds"]) if isinstance(event.get("seconds"), (int, float)) else 0.0,
+        seconds=_seconds(event),
         output=_text(event.get("output")),
         dropped=event["dropped"] if isinstance(event.get("dropped"), int) else 0,
         shell=[_text(s, 300) for s in shell[:50]] if isinstance(shell, list) else [],
@@ -196,7 +277,7 @@ def _probe_record(event: dict, arrays_path: Path, budget: _Budget) -> ProbeRecor
     key, status = event.get("key"), _probe_status(event.get("status"))
     if not isinstance(key, str) or status is None:
         return None
-    seconds = float(event["seconds"]) if isinstance(event.get("seconds"), (int, float)) else 0.0
+    seconds = _seconds(event)
     if status != "ok":
         return ProbeRecord(key=key, status=status, error=_error(event.get("error")), seconds=seconds)
     try:
@@ -229,4 +310,11 @@ def _probe_arrays(event: dict, arrays_path: Path, budget: _Budget) -> dict[str, 
         payload = handle.read(length)
     if len(payload) != length:
         raise wire.WireFormatError("result arrays are missing")
-    return wire.load_arrays(payload)
+    limits = replace(wire.DEFAULT_LIMITS, max_members=min(wire.DEFAULT_LIMITS.max_members,
+                                                          budget.array_members))
+    budget.array_members -= min(wire.member_count(payload), limits.max_members + 1)
+    if budget.array_members < 0:
+        raise wire.WireFormatError(
+            f"result arrays are over the limit of {MAX_ARRAY_MEMBERS:,} arrays of all results "
+            f"of one notebook")
+    return wire.load_arrays(payload, limits)  # stored members only: loaded bytes <= length

@@ -25,7 +25,7 @@ from grader import wire
 from grader.analysis.findings import referrers
 from grader.child.job import Job, JobCell, JobLimits
 from grader.child.reaper import END_SECONDS
-from grader.child.zygote import POLL_SECONDS, ProgressWatch
+from grader.child.zygote import POLL_SECONDS, ProgressWatch, StepOrder
 from grader.execution.events import Attempt, read_events
 from grader.execution.pool import WarmPool, WorkerError
 from grader.execution.sandbox import CHILD_UID, Sandbox
@@ -150,12 +150,15 @@ def _attempt(submission: str, cells: list[CodeCell], harness: Harness, limits: L
                        skip_probes)
             sandbox.prepare(scratch)
             peak_mb = None
+            steps = _planned_steps(cells, harness.plan, skip_cells, skip_probes)
             if pool:
-                ending, output, peak_mb = _run_warm(pool, scratch, limits, max(budget, 1.0))
+                ending, output, peak_mb = _run_warm(pool, scratch, limits, max(budget, 1.0), steps)
             else:
                 ending, output = _run_child(scratch, limits, sandbox, fds, max(budget, 1.0),
-                                            events)
+                                            events, steps)
         attempt = read_events(submission, events, arrays, harness.plan, ending)
+        if STALLED in ending:  # the step the watchdog timed, not what the lines claim last
+            attempt.running = _stalled_step(events, cells, harness.plan, skip_cells, skip_probes)
         if attempt.observations.ending_kind != "completed":
             attempt.observations.log_tail = output
         if peak_mb is not None:
@@ -165,6 +168,22 @@ def _attempt(submission: str, cells: list[CodeCell], harness: Harness, limits: L
         shutil.rmtree(scratch, ignore_errors=True)
         events.unlink(missing_ok=True)
         arrays.unlink(missing_ok=True)
+
+
+def _planned_steps(cells: list[CodeCell], plan: ProbePlan, skip_cells: list[int],
+                   skip_probes: list[int]) -> StepOrder:
+    """The order in which this attempt's child runs its steps (for the watchdog)."""
+    return StepOrder([c.index for c in cells if c.index not in skip_cells],
+                     [n for n in range(len(plan.probes)) if n not in skip_probes])
+
+
+def _stalled_step(events: Path, cells: list[CodeCell], plan: ProbePlan, skip_cells: list[int],
+                  skip_probes: list[int]) -> tuple[str, int] | None:
+    """The step a stalled child was stopped in, read from its log as the watchdog read it."""
+    steps = _planned_steps(cells, plan, skip_cells, skip_probes)
+    with open(events, "rb") as log:
+        ProgressWatch(log.fileno(), None, steps).scan()
+    return steps.blamed
 
 
 def _record_crashes(observations: Observations, plan: ProbePlan, cells: dict[int, str],
@@ -209,7 +228,7 @@ def _write_job(scratch: Path, cells: list[CodeCell], harness: Harness, limits: L
 
 
 def _run_child(scratch: Path, limits: Limits, sandbox: Sandbox, fds: tuple[int, int],
-               budget: float, events: Path) -> tuple[str, str]:
+               budget: float, events: Path, steps: StepOrder) -> tuple[str, str]:
     """Start the child, wait for it within its time budget, reap its group.
 
     Returns how it ended and the tail of its raw output (crash messages). That output goes
@@ -228,7 +247,7 @@ def _run_child(scratch: Path, limits: Limits, sandbox: Sandbox, fds: tuple[int, 
     tail = _OutputTail(process.stdout)
     deadline = time.monotonic() + budget
     with open(events, "rb") as log:
-        progress = ProgressWatch(log.fileno(), _step_limit(limits))
+        progress = ProgressWatch(log.fileno(), _step_limit(limits), steps)
         while True:
             try:
                 ending = _describe_exit(process.wait(timeout=min(POLL_SECONDS, budget)))
@@ -256,11 +275,12 @@ def _stop(process: subprocess.Popen, sandbox: Sandbox) -> None:
     process.wait()
 
 
-def _run_warm(pool: WarmPool, scratch: Path, limits: Limits,
-              budget: float) -> tuple[str, str, float | None]:
+def _run_warm(pool: WarmPool, scratch: Path, limits: Limits, budget: float,
+              steps: StepOrder) -> tuple[str, str, float | None]:
     """As ``_run_child``, in a process forked by a warm worker of ``pool``; also returns the
     notebook process's peak resident memory in MiB (its own and its children's largest)."""
-    request = pool.request(child_environment(scratch), rlimits(limits), _step_limit(limits))
+    request = pool.request(child_environment(scratch), rlimits(limits), _step_limit(limits),
+                           steps.to_data())
     with pool.lease() as worker:
         outcome = worker.run(scratch.name, request, budget)  # WorkerError: see execute()
     peak = round(outcome.peak_kb / 1024, 1)

@@ -196,9 +196,10 @@ class WarmPool:
             self.free.put(worker)
 
     def request(self, environment: dict[str, str], rlimits: dict[str, tuple[int, int]],
-                step_limit: float | None = None) -> dict:
+                step_limit: float | None = None, steps: dict[str, list[int]] | None = None) -> dict:
         uid = CHILD_UID if self.sandbox.drop_privileges else None
-        return {"env": environment, "limits": rlimits, "uid": uid, "step_limit": step_limit}
+        return {"env": environment, "limits": rlimits, "uid": uid, "step_limit": step_limit,
+                "steps": steps or {}}
 
     def close(self) -> None:
         for worker in self.workers:

@@ -258,8 +258,10 @@ def _first_line(message: str, limit: int = 300) -> str:
 # --- terminal -----------------------------------------------------------------------------
 
 def tables(report: ClassReport, slowest: int = 10) -> list[Any]:
-    """rich renderables: scores, questions, common failures, slowest submissions."""
+    """rich renderables: scores, questions, common failures, slowest submissions (what
+    students wrote is shown as ``Text``, never read as rich markup)."""
     from rich.table import Table
+    from rich.text import Text
 
     stats = report.stats()
     title = f"{report.assignment}: {len(report.submissions)} submission(s)"
@@ -291,13 +293,13 @@ def tables(report: ClassReport, slowest: int = 10) -> list[Any]:
     for qid, groups in report.failures.items():
         for group in groups:
             failures.add_row(titles.get(qid, qid), str(len(group.submissions)), str(group.checks),
-                             group.example)
+                             Text(group.example))  # a student's message: not rich markup
 
     slow = Table(title=f"slowest {slowest} submissions (seconds)")
     for name in SLOW_COLUMNS:
         slow.add_column(name, justify="left" if name in ("submission", "ended") else "right")
     for s in report.slowest(slowest):
-        slow.add_row(*_slow_row(s))
+        slow.add_row(*map(Text, _slow_row(s)))
     return [overview, questions, failures, slow]
 
 

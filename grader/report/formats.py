@@ -50,10 +50,14 @@ def gradebook_csv(results: Sequence[SubmissionResult], roster: Mapping[str, Any]
 
 
 def summary_table(results: Sequence[SubmissionResult], title: str) -> Any:
-    """A rich Table, one row per submission: score, questions that lost points, first note."""
-    from rich.table import Table
+    """A rich Table, one row per submission: score, questions that lost points, first note.
 
-    table = Table(title=title)
+    Every cell is a ``rich.text.Text``, never a string rich would read as markup: a student's
+    message beginning ``[/]`` is shown as written, not taken for a closing tag."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(title))
     table.add_column("submission", no_wrap=True, max_width=24)
     table.add_column("score", justify="right", style="bold", no_wrap=True, min_width=8)
     table.add_column("lost points in", overflow="fold", min_width=18)
@@ -62,8 +66,9 @@ def summary_table(results: Sequence[SubmissionResult], title: str) -> Any:
         lost = ", ".join(f"{q.id} {q.earned:.3g}/{q.possible:g}"
                          for q in result.questions if q.earned < q.possible)
         note = result.problem or (result.notes[0].splitlines()[0] if result.notes else "")
-        table.add_row(result.submission, f"{result.score:.4g}/{result.max_score:g}", lost,
-                      note if len(note) <= 60 else note[:57] + "...")
+        short = note if len(note) <= 60 else note[:57] + "..."
+        table.add_row(Text(result.submission), Text(f"{result.score:.4g}/{result.max_score:g}"),
+                      Text(lost), Text(short))
     return table
 
 

@@ -287,6 +287,7 @@ def _result_of(assignment: Assignment, checks: list[CheckInfo], observations: Ob
                run: CheckRun | None, path: str, selection: Selection) -> SubmissionResult:
     result = SubmissionResult(submission=observations.submission, path=path,
                               assignment=assignment.name, timings=dict(observations.timings))
+    _note_other_assignment(assignment, observations, result)
     wanted = [c for c in checks if selection.keeps(c)]
     if observations.problem or run is None:
         result.problem = observations.problem
@@ -295,8 +296,8 @@ def _result_of(assignment: Assignment, checks: list[CheckInfo], observations: Ob
         result.checks = [_result(c, run.outcomes) for c in wanted]
         result.attachments = dict(run.attachments)
         _void_forbidden(assignment, observations, result)
-        result.notes = (feedback_notes(observations) + _grade_one_alternative(assignment, run, result)
-                        + _drop_absent_optional(assignment, run, result))
+        result.notes += (feedback_notes(observations) + _grade_one_alternative(assignment, run, result)
+                         + _drop_absent_optional(assignment, run, result))
         result.interrupted = interruption(observations)
     result.questions = question_scores(assignment, result.checks)
     return result
@@ -400,6 +401,16 @@ def _reached(observations: Observations) -> dict[str, list[str]]:
             for name in and_referrers(load.charged(), observations.referrers):
                 reached.setdefault(name, []).append(load.describe())
     return reached
+
+
+def _note_other_assignment(assignment: Assignment, observations: Observations,
+                           result: SubmissionResult) -> None:
+    """Say first when the notebook is stamped for another assignment: it is graded as this
+    one all the same (the instructor chose), but its score then means little."""
+    if observations.stamp and observations.stamp != assignment.name:
+        result.notes.insert(0, f"This notebook is for the assignment {observations.stamp!r} (its "
+                               f"metadata says so), but it was graded as {assignment.name!r}: "
+                               f"submit the notebook of {assignment.name!r}.")
 
 
 def feedback_notes(observations: Observations) -> list[str]:

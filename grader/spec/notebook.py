@@ -65,6 +65,18 @@ def read_capped(path: Path, max_bytes: int) -> bytes:
     return data
 
 
+def assignment_stamp(path: Path, max_bytes: int) -> str:
+    """The assignment a notebook says it is for (``metadata.grader.assignment``, as released
+    notebooks carry it); "" when it says none or cannot be read (reading it is the cells'
+    business, which says why)."""
+    try:
+        notebook = _load_json(read_capped(path, max_bytes), path.name)
+        stamp = notebook["metadata"]["grader"]["assignment"]
+    except (NotebookError, KeyError, TypeError):
+        return ""
+    return stamp[:200] if isinstance(stamp, str) else ""
+
+
 def parse_code_cells(data: bytes, name: str = "notebook") -> list[CodeCell]:
     """Parse notebook bytes; see ``read_code_cells``."""
     notebook = _load_json(data, name)

@@ -411,7 +411,11 @@ def write(report: SimilarityReport, out: Path, top: int = 10) -> list[Path]:
 
 
 def table(report: SimilarityReport, top: int = 10) -> Any:
+    """The most similar pairs as a rich Table (names are file names: shown as text, never
+    read as rich markup)."""
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     result = Table(title=f"{report.assignment}: most similar pairs of {len(report.submissions)} "
                          "submissions (given code excluded)")
@@ -419,14 +423,14 @@ def table(report: SimilarityReport, top: int = 10) -> Any:
                           ("shared", "right"), ("fingerprints a/b", "right")):
         result.add_column(name, justify=justify)  # type: ignore[arg-type]
     for number, pair in enumerate(report.pairs[:top], start=1):
-        result.add_row(str(number), pair.a.name, pair.b.name, f"{100 * pair.score:.0f}%",
+        result.add_row(str(number), Text(pair.a.name), Text(pair.b.name), f"{100 * pair.score:.0f}%",
                        str(len(pair.shared)), f"{len(pair.a.places)}/{len(pair.b.places)}")
     if not report.pairs:
         result.caption = "no two submissions share code beyond the given code"
     unread = [s for s in report.submissions if s.problem]
     if unread:
         result.caption = (result.caption or "") + " not read: " + ", ".join(
-            f"{s.name} ({s.problem})" for s in unread)
+            escape(f"{s.name} ({s.problem})") for s in unread)
     return result
 
 
@@ -437,10 +441,10 @@ def side_by_side(pair: Pair, limit: int = 3) -> list[Any]:
 
     tables = []
     for match in matches(pair)[:limit]:
-        shown = Table(title=f"{pair.a.name} / {pair.b.name}: {match.fingerprints} shared fingerprint(s)",
-                      show_lines=False, expand=True)
-        shown.add_column(f"{pair.a.name}: {match.a_unit.label}", overflow="fold", ratio=1)
-        shown.add_column(f"{pair.b.name}: {match.b_unit.label}", overflow="fold", ratio=1)
+        shown = Table(title=Text(f"{pair.a.name} / {pair.b.name}: {match.fingerprints} shared "
+                                 f"fingerprint(s)"), show_lines=False, expand=True)
+        shown.add_column(Text(f"{pair.a.name}: {match.a_unit.label}"), overflow="fold", ratio=1)
+        shown.add_column(Text(f"{pair.b.name}: {match.b_unit.label}"), overflow="fold", ratio=1)
         shown.add_row(_marked(match.a_unit, match.a_lines, Text), _marked(match.b_unit, match.b_lines, Text))
         tables.append(shown)
     return tables

@@ -1,9 +1,10 @@
 """The per-cell time limit holds even when a cell defeats the runner's own timer (issue 13):
 it installs its own SIGALRM handler, cancels the timer, blocks the signal, or removes the
-line tracer. The process that waits for the notebook kills it from outside after the cell's
-limit (plus a grace), and the notebook runs again without that cell, which is recorded as a
-timeout. Each attack is the *first* code cell, so the rest of the notebook must still earn
-everything: 20 for the reference."""
+line tracer; or (issue 21) it forges the runner's lines (cell ends, starts again, the probes
+marker, done) to push the deadline back. The process that waits for the notebook kills it
+from outside after the cell's limit (plus a grace), and the notebook runs again without that
+cell, which is recorded as a timeout. Each attack is the *first* code cell, so the rest of
+the notebook must still earn everything: 20 for the reference."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ from tests.conftest import EXAMPLES, copy_assignment, grade_all
 CELL_TIMEOUT = 2
 LOOP = ("import time\nwhile True:\n    try:\n        time.sleep(0.01)\n"
         "    except BaseException:\n        pass\n")
+#: The runner's event log, found in memory, and a loop the runner's own timer cannot stop.
+FORGE = ("import gc, signal\nfrom grader.child.runner import EventLog\n"
+         "write = next(o for o in gc.get_objects() if isinstance(o, EventLog)).write\n")
+HANG = "signal.signal(signal.SIGALRM, lambda *a: None)\n" + LOOP
 ATTACKS = {
     "own-sigalrm-handler": "import signal\nsignal.signal(signal.SIGALRM, lambda *a: None)\n" + LOOP,
     "own-setitimer": "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
@@ -25,12 +30,19 @@ ATTACKS = {
                        "signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])\n" + LOOP,
     "busy-loop-in-c": "import signal\nsignal.signal(signal.SIGALRM, lambda *a: None)\n"
                       "sum(range(10**12))\n",
+    # issue 21: lines forged on the channel to push the watchdog's deadline back
+    "forged-cell-ends": FORGE + "for _ in range(200):\n"
+                        "    write({'event': 'cell', 'index': 0, 'status': 'ok'})\n"
+                        "    write({'event': 'cell-start', 'index': 0})\n" + HANG,
+    "forged-probes-and-done": FORGE + "write({'event': 'probes'})\nwrite({'event': 'done'})\n"
+                              "write({'event': 'probe-start', 'number': 10**6})\n" + HANG,
 }
 
 #: Those that defeat the runner's own timer. A SIGALRM blocked in the main thread may still
 #: reach the process through another of its threads, so the runner's timer may stop that
 #: one itself: either way the cell stops.
-OUTSIDE = {"own-sigalrm-handler", "own-setitimer", "busy-loop-in-c"}
+OUTSIDE = {"own-sigalrm-handler", "own-setitimer", "busy-loop-in-c", "forged-cell-ends",
+           "forged-probes-and-done"}
 
 pytestmark = pytest.mark.slow
 
