@@ -21,7 +21,9 @@ import csv
 import io
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import textwrap
 import zipfile
 from pathlib import Path
@@ -382,14 +384,20 @@ def test_in_the_root_fallback_notebooks_cannot_kill_each_other_nor_read_the_plan
     python = _readable_python()
     if python is None:
         pytest.skip("Python lives where uid 65534 cannot read it, and unshare is missing")
-    out = tmp_path / "out"
+    # where every user may walk (pytest's own folder is root's alone): the output folder
+    # itself is all that may keep the notebooks out
+    open_folder = Path(tempfile.mkdtemp(prefix="grader-round-three-"))
+    open_folder.chmod(0o755)
+    out = open_folder / "out"
     _batch(tmp_path / "in", out)
     script = tmp_path / "batch.py"
     script.write_text(FALLBACK_BATCH)
-    tmp_path.chmod(0o755)  # the notebooks' folder is readable by all, as a class folder may be
-    done = subprocess.run([*python, str(script), str(tmp_path / "in"), str(out), warm],
-                          capture_output=True, text=True, timeout=900, cwd=tmp_path,
-                          env={**os.environ, "GRADER_NO_NAMESPACES": "1"})
+    try:
+        done = subprocess.run([*python, str(script), str(tmp_path / "in"), str(out), warm],
+                              capture_output=True, text=True, timeout=900, cwd=tmp_path,
+                              env={**os.environ, "GRADER_NO_NAMESPACES": "1"})
+    finally:
+        shutil.rmtree(open_folder, ignore_errors=True)
     if done.returncode != 0 and "unshare" in done.stderr:
         pytest.skip(f"no private mount namespace to stage a readable Python: {done.stderr[-300:]}")
     assert done.returncode == 0, done.stderr[-3000:]
