@@ -270,7 +270,8 @@ def describe_sandbox(sandbox: Sandbox) -> str:
                 f"only the scratch folder writable, child runs {who}")
     if sandbox.kind == "unprivileged":
         return (f"UNPRIVILEGED USER, NO NAMESPACES ({sandbox.reason}): notebooks run as uid "
-                f"{CHILD_UID} with resource limits and can read world-readable files and use "
-                "the network; every process they start is ended with them")
+                f"{CHILD_UID} (and the uids below it, one per notebook running) with resource "
+                "limits and can read world-readable files and use the network; every process "
+                "they start is ended with them")
     return (f"NO ISOLATION ({sandbox.reason}): notebooks can read files and use the network; "
             "every process they start is ended with them")
