@@ -12,10 +12,12 @@ so files outside the allow-list would be unreadable even if they were visible.
 Without namespaces (no bubblewrap, or a container whose seccomp profile refuses them, as
 Docker's default does) ``--sandbox auto`` falls back, after a loud warning:
 
-* as root, to an **unprivileged user**: the notebook's process switches to uid 65534 before
+* as root, to an **unprivileged user**: the notebook's process switches to a user of its own
+  (uid 65534, or one below it when several notebooks run: ``grader.execution.users``) before
   any student code, with no-new-privs and resource limits, so it cannot read what is not
-  world-readable nor write outside its scratch folder (the Gradescope bundle keeps its
-  plan, checks, reference and results root-only for that reason);
+  world-readable nor write outside its scratch folder, nor signal another notebook (the
+  output folder is made root-only, and the Gradescope bundle keeps its plan, checks,
+  reference and results root-only, for that reason);
 * otherwise to **no isolation**: resource limits, a scrubbed environment, a scratch folder.
 
 Either way a supervisor (``grader.child.reaper``, a subreaper) ends every process the
