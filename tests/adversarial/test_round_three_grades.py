@@ -144,13 +144,13 @@ def test_an_unzipped_canvas_folder_with_a_backslash_name_is_read_as_the_zip(tmp_
 ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x1b[H\x9b31m"
 
 #: A Canvas download where Alice (the untouched template) names her notebook as Bob's in two
-#: ways, Carol (partly correct) as Bob's with "..": each keeps their own; Bob keeps 20.
+#: ways, Carol (partly correct) as Bob's through "..", refused: each keeps their own; Bob keeps 20.
 CANVAS_CLASS = [
     ("bobjones_1002_5002_lab.ipynb", "reference"),
     ("alicesmith_1001_5001_x\\bobjones_1002_9999_lab.ipynb", "untouched"),
     ("alicesmith_1001_5003_x/bobjones_1002_9998_lab-1.ipynb", "untouched"),
     ("carolwhite_1003_5004_lab.ipynb", "partly-correct"),
-    ("carolwhite_1003_5005_..\\bobjones_1002_9997_lab-1.ipynb", "untouched"),
+    ("carolwhite_1003_5005_..\\..\\bobjones_1002_9997_lab-1.ipynb", "untouched"),  # refused
     (f"carolwhite_1003_5006_{ESCAPES}notes.pdf", None),
 ]
 
