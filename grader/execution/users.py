@@ -97,7 +97,7 @@ def lock_folder() -> Path:
     a real folder of ours that nobody else may enter, wherever it already existed."""
     for parent in (*LOCK_PARENTS, tempfile.gettempdir()):
         folder = Path(parent) / LOCK_FOLDER
-        with contextlib.suppress(FileExistsError, FileNotFoundError, PermissionError):
+        with contextlib.suppress(OSError):  # there already, or no place for it (read-only)
             folder.mkdir(mode=0o700)
         try:
             found = os.lstat(folder)

@@ -27,6 +27,11 @@ The conventions, as each platform's source writes and reads them:
 - **Plain**: one notebook per student, the student id taken from the file name (from the
   folder name when several students' notebooks share a file name, ``alice/lab.ipynb``).
 
+Whose file a member is comes only from what the platform wrote before the student's own
+text: the first Canvas or Moodle prefix from the top of its path (:func:`_owner`). A display
+name is the student's text, ``/`` and ``\\`` included: ``x\\bobjones_333_9_lab.ipynb`` after
+Alice's prefix is Alice's file, never Bob's.
+
 nbgrader's ``zip_collect`` (``jupyter/nbgrader``, ``nbgrader/plugins/zipcollect.py`` and
 ``docs/source/user_guide/managing_assignment_files_manually.ipynb``) does this with one
 named-group regular expression per course (``student_id``, ``file_id``) and ships no preset
