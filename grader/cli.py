@@ -199,8 +199,10 @@ def grade(assignment: str, paths: tuple[Path, ...], out: Path, jobs: int, seed: 
         spec, paths, options, on_start=on_start, on_result=on_result))
     if not quiet:
         _print_table(run.results, f"{spec.name} (seed {run.seed})")
+    from grader.report.formats import terminal_text
+
     for line in run.skipped:
-        click.echo(f"not graded: {line}", err=True)
+        click.echo(f"not graded: {terminal_text(line, one_line=True)}", err=True)
     share = f" (shard {shard[0]}/{shard[1]})" if shard else ""
     click.echo(f"graded {len(run.results)} submission(s){share}; results in {out}/ "
                f"(gradebook.csv, submissions/*/results.json)")

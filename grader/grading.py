@@ -9,6 +9,7 @@ submission finishes, so a crash or a kill mid-batch never costs finished results
 from __future__ import annotations
 
 import itertools
+import os
 import secrets
 import tempfile
 import time
@@ -107,7 +108,8 @@ def grade(
         submissions = shard(submissions, *options.shard)
     options.out = options.out.resolve()
     # the runner first: an unreachable cluster fails fast, and warm workers start importing
-    with open_runner(options, assignment, len(submissions)) as runner:
+    with open_runner(options, assignment, len(submissions)) as runner, \
+            _private(options.out, runner.sandbox):
         previous = _resumable(options, assignment)
         seed = previous["seed"] if previous else options.seed
         seed = seed if seed is not None else secrets.randbelow(2**31)
@@ -153,6 +155,26 @@ def _stamped(assignment: Assignment, stream: Iterable[tuple[Submission, Observat
     for submission, observations in stream:
         observations.stamp = assignment_stamp(submission.path, limit)
         yield submission, observations
+
+
+@contextmanager
+def _private(out: Path, sandbox: Sandbox) -> Iterator[None]:
+    """In the unprivileged fallback (root without namespaces) notebooks run as other users of
+    this machine and read whatever is world-readable. So ``out`` (its plan holds the hidden
+    inputs and the reference's answers; its observations, every student's output) becomes
+    root's alone (0700), and so does everything the grader creates while they run (umask
+    077), as the Gradescope bundle lays itself out. Elsewhere the notebook cannot see ``out``
+    (bubblewrap), or runs as the grader's own user (none), and nothing changes."""
+    if sandbox.kind != "unprivileged":
+        yield
+        return
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    out.chmod(0o700)
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 def _execution_keys(assignment: Assignment, plan: Plan,

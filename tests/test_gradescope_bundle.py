@@ -223,16 +223,41 @@ def test_pick_notebook(tmp_path):
     assert pick_notebook(tmp_path, "b.ipynb")[0] == tmp_path / "b.ipynb"
 
 
+def _script_environment(bundle: Path, root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
+    env.update(AUTOGRADER_ROOT=str(root), GRADER_PYTHON=sys.executable,
+               PYTHONPATH=str(bundle / "grader"))
+    return env
+
+
 def _script(bundle: Path, root: Path) -> subprocess.CompletedProcess:
     """The bundle's run_autograder, as Gradescope calls it, against a simulated root,
     importing the bundle's own grader."""
     shutil.copytree(bundle, root / "source", ignore=shutil.ignore_patterns("autograder.zip"),
                     dirs_exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
-    env.update(AUTOGRADER_ROOT=str(root), GRADER_PYTHON=sys.executable,
-               PYTHONPATH=str(bundle / "grader"))
-    return subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(["bash", str(root / "source" / "run_autograder")],
+                          env=_script_environment(bundle, root), capture_output=True, text=True,
+                          timeout=600)
+
+
+REQUIRED = os.environ.get("GRADER_REQUIRE_SANDBOX") == "1"  # set by CI: never skip there
+DETECT = ("from grader.execution.sandbox import detect\n"
+          "chosen = detect('auto')\nprint(chosen.kind, chosen.reason)")
+
+
+def _require_protection(bundle: Path, root: Path) -> None:
+    """Skip (fail where isolation is required) when the notebook would have no protection
+    in run_autograder's environment: no bubblewrap, and uid 65534 cannot run this Python
+    (a checkout or a venv under root's 0700 home). run_autograder then rightly refuses to
+    grade; the sandbox's own tests skip the same way (tests/test_sandbox.py)."""
+    done = subprocess.run([sys.executable, "-c", DETECT], env=_script_environment(bundle, root),
+                          capture_output=True, text=True, timeout=300, cwd=bundle / "grader")
+    kind, _, reason = done.stdout.strip().partition(" ")
+    assert done.returncode == 0, done.stderr[-2000:]
+    if kind == "none":
+        if REQUIRED:
+            pytest.fail(f"isolation required but unavailable: {reason}")
+        pytest.skip(f"no protection for the notebook, so run_autograder refuses: {reason}")
 
 
 def test_run_autograder_without_a_notebook(bundle, tmp_path):
@@ -250,6 +275,7 @@ def test_run_autograder_grades_a_submission_with_the_shipped_plan(bundle, spec, 
     root = tmp_path / "autograder"
     (root / "submission").mkdir(parents=True)
     shutil.copy(EXAMPLES / "partly-correct.ipynb", root / "submission" / "my work.ipynb")
+    _require_protection(bundle, root)
     done = _script(bundle, root)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((root / "results" / "results.json").read_text())

@@ -19,16 +19,17 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from grader import wire
 from grader.analysis.findings import referrers
 from grader.child.job import Job, JobCell, JobLimits
 from grader.child.reaper import END_SECONDS
 from grader.child.zygote import POLL_SECONDS, ProgressWatch, StepOrder
+from grader.execution import users
 from grader.execution.events import Attempt, read_events
 from grader.execution.pool import WarmPool, WorkerError
-from grader.execution.sandbox import CHILD_UID, Sandbox
+from grader.execution.sandbox import Sandbox
 from grader.observations import COMPLETED, CellRecord, Observations, ProbeRecord, ended, ending_detail
 from grader.plan.harness import Harness, ProbePlan, parameters_injection
 from grader.spec import Limits
@@ -144,18 +145,21 @@ def _attempt(submission: str, cells: list[CodeCell], harness: Harness, limits: L
     scratch = pool.scratch() if pool else Path(tempfile.mkdtemp(prefix="grader-run-"))
     events, arrays = (scratch.parent / f"{scratch.name}.{kind}" for kind in ("events", "arrays"))
     try:
-        with open(events, "ab") as event_file, open(arrays, "ab") as array_file:
+        # the logs are the grader's alone: the notebook writes them through its descriptors,
+        # and no other notebook may read another's answers there
+        with _private_log(events) as event_file, _private_log(arrays) as array_file, \
+                users.lease(sandbox) as uid:
             fds = (event_file.fileno(), array_file.fileno())
             _write_job(scratch, cells, harness, limits, WARM_FDS if pool else fds, skip_cells,
                        skip_probes)
-            sandbox.prepare(scratch)
+            sandbox.prepare(scratch, uid)
             peak_mb = None
             steps = _planned_steps(cells, harness.plan, skip_cells, skip_probes)
             if pool:
-                ending, output, peak_mb = _run_warm(pool, scratch, limits, max(budget, 1.0), steps)
+                ending, output, peak_mb = _run_warm(pool, scratch, limits, max(budget, 1.0), steps, uid)
             else:
                 ending, output = _run_child(scratch, limits, sandbox, fds, max(budget, 1.0),
-                                            events, steps)
+                                            events, steps, uid)
         attempt = read_events(submission, events, arrays, harness.plan, ending)
         if STALLED in ending:  # the step the watchdog timed, not what the lines claim last
             attempt.running = _stalled_step(events, cells, harness.plan, skip_cells, skip_probes)
@@ -184,6 +188,11 @@ def _stalled_step(events: Path, cells: list[CodeCell], plan: ProbePlan, skip_cel
     with open(events, "rb") as log:
         ProgressWatch(log.fileno(), None, steps).scan()
     return steps.blamed
+
+
+def _private_log(path: Path) -> IO[bytes]:
+    """``path`` opened for appending, created readable by the grader's user only."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600), "ab")
 
 
 def _record_crashes(observations: Observations, plan: ProbePlan, cells: dict[int, str],
@@ -228,7 +237,7 @@ def _write_job(scratch: Path, cells: list[CodeCell], harness: Harness, limits: L
 
 
 def _run_child(scratch: Path, limits: Limits, sandbox: Sandbox, fds: tuple[int, int],
-               budget: float, events: Path, steps: StepOrder) -> tuple[str, str]:
+               budget: float, events: Path, steps: StepOrder, uid: int | None) -> tuple[str, str]:
     """Start the child, wait for it within its time budget, reap its group.
 
     Returns how it ended and the tail of its raw output (crash messages). That output goes
@@ -237,8 +246,8 @@ def _run_child(scratch: Path, limits: Limits, sandbox: Sandbox, fds: tuple[int, 
     """
     command = [sys.executable, "-I", "-c", BOOT, PACKAGE_PARENT, str(scratch / "job.json")]
     env = child_environment(scratch)
-    if sandbox.drop_privileges:
-        env["GRADER_CHILD_UID"] = str(CHILD_UID)
+    if sandbox.drop_privileges and uid is not None:
+        env["GRADER_CHILD_UID"] = str(uid)
     process = subprocess.Popen(
         sandbox.wrap(command, scratch), cwd=scratch, env=env, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, pass_fds=fds,
@@ -276,11 +285,11 @@ def _stop(process: subprocess.Popen, sandbox: Sandbox) -> None:
 
 
 def _run_warm(pool: WarmPool, scratch: Path, limits: Limits, budget: float,
-              steps: StepOrder) -> tuple[str, str, float | None]:
+              steps: StepOrder, uid: int | None) -> tuple[str, str, float | None]:
     """As ``_run_child``, in a process forked by a warm worker of ``pool``; also returns the
     notebook process's peak resident memory in MiB (its own and its children's largest)."""
     request = pool.request(child_environment(scratch), rlimits(limits), _step_limit(limits),
-                           steps.to_data())
+                           steps.to_data(), uid)
     with pool.lease() as worker:
         outcome = worker.run(scratch.name, request, budget)  # WorkerError: see execute()
     peak = round(outcome.peak_kb / 1024, 1)

@@ -196,8 +196,11 @@ class WarmPool:
             self.free.put(worker)
 
     def request(self, environment: dict[str, str], rlimits: dict[str, tuple[int, int]],
-                step_limit: float | None = None, steps: dict[str, list[int]] | None = None) -> dict:
-        uid = CHILD_UID if self.sandbox.drop_privileges else None
+                step_limit: float | None = None, steps: dict[str, list[int]] | None = None,
+                uid: int | None = CHILD_UID) -> dict:
+        """What a worker is sent for one job; the notebook runs as ``uid`` (leased by the
+        caller: ``grader.execution.users``) when the sandbox drops privileges."""
+        uid = uid if self.sandbox.drop_privileges else None
         return {"env": environment, "limits": rlimits, "uid": uid, "step_limit": step_limit,
                 "steps": steps or {}}
 

@@ -12,10 +12,12 @@ so files outside the allow-list would be unreadable even if they were visible.
 Without namespaces (no bubblewrap, or a container whose seccomp profile refuses them, as
 Docker's default does) ``--sandbox auto`` falls back, after a loud warning:
 
-* as root, to an **unprivileged user**: the notebook's process switches to uid 65534 before
+* as root, to an **unprivileged user**: the notebook's process switches to a user of its own
+  (uid 65534, or one below it when several notebooks run: ``grader.execution.users``) before
   any student code, with no-new-privs and resource limits, so it cannot read what is not
-  world-readable nor write outside its scratch folder (the Gradescope bundle keeps its
-  plan, checks, reference and results root-only for that reason);
+  world-readable nor write outside its scratch folder, nor signal another notebook (the
+  output folder is made root-only, and the Gradescope bundle keeps its plan, checks,
+  reference and results root-only, for that reason);
 * otherwise to **no isolation**: resource limits, a scrubbed environment, a scratch folder.
 
 Either way a supervisor (``grader.child.reaper``, a subreaper) ends every process the
@@ -123,16 +125,17 @@ class Sandbox:
                 args += ["--cap-add", "CAP_SYS_ADMIN"]
         return [*args, "--", *command]
 
-    def prepare(self, scratch: Path) -> None:
-        """Hand the scratch folder to the child's identity (it writes only there)."""
-        if self.drop_privileges:
+    def prepare(self, scratch: Path, uid: int | None = CHILD_UID) -> None:
+        """Hand the scratch folder to the child's user ``uid`` (it writes only there)."""
+        if self.drop_privileges and uid is not None:
             # bubblewrap enters the folder before the child drops root, without the
             # capability to bypass permissions: the owner changes, others may traverse.
-            scratch.chmod(0o711)
+            # Without namespaces nothing enters it but its user: nobody else may.
+            scratch.chmod(0o711 if self.isolated else 0o700)
             for folder, _, files in os.walk(scratch):
-                os.chown(folder, CHILD_UID, CHILD_GID)
+                os.chown(folder, uid, uid)
                 for name in files:
-                    os.chown(os.path.join(folder, name), CHILD_UID, CHILD_GID)
+                    os.chown(os.path.join(folder, name), uid, uid)
 
 
 def _read_only_paths() -> list[Path]:
@@ -215,7 +218,7 @@ def detect(mode: str = "auto") -> Sandbox:
         )
     if os.geteuid() != 0:
         return Sandbox("none", problem)
-    unprivileged = _unprivileged_problem()
+    unprivileged = unprivileged_problem(CHILD_UID)
     if unprivileged is None:
         return Sandbox("unprivileged", problem, drop_privileges=True)
     return Sandbox("none", f"{problem}; and {unprivileged}")
@@ -242,22 +245,22 @@ def _bubblewrap_problem() -> str | None:
     return None
 
 
-def _unprivileged_problem() -> str | None:
-    """None when Python and the child's imports run as CHILD_UID here, without namespaces;
+def unprivileged_problem(uid: int) -> str | None:
+    """None when Python and the child's imports run as ``uid`` here, without namespaces;
     otherwise why not (typically: Python lives under a folder only root may enter)."""
     with tempfile.TemporaryDirectory(prefix="grader-sandbox-check-") as scratch:
-        Sandbox("unprivileged", drop_privileges=True).prepare(Path(scratch))
+        Sandbox("unprivileged", drop_privileges=True).prepare(Path(scratch), uid)
         command = [sys.executable, "-I", "-c", UNPRIVILEGED_TRIAL, str(PACKAGE_DIR.parent),
-                   str(CHILD_UID)]
+                   str(uid)]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": scratch}
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env,
                                   cwd=scratch)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"uid {CHILD_UID} could not start Python: {exc}"
+            return f"uid {uid} could not start Python: {exc}"
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no message"])[-1][-300:]
-        return (f"uid {CHILD_UID} cannot run {sys.executable} with the grader ({last}); install "
+        return (f"uid {uid} cannot run {sys.executable} with the grader ({last}); install "
                 "Python and the grader where every user may read them")
     return None
 
@@ -269,7 +272,8 @@ def describe_sandbox(sandbox: Sandbox) -> str:
                 f"only the scratch folder writable, child runs {who}")
     if sandbox.kind == "unprivileged":
         return (f"UNPRIVILEGED USER, NO NAMESPACES ({sandbox.reason}): notebooks run as uid "
-                f"{CHILD_UID} with resource limits and can read world-readable files and use "
-                "the network; every process they start is ended with them")
+                f"{CHILD_UID} (and the uids below it, one per notebook running) with resource "
+                "limits and can read world-readable files and use the network; every process "
+                "they start is ended with them")
     return (f"NO ISOLATION ({sandbox.reason}): notebooks can read files and use the network; "
             "every process they start is ended with them")

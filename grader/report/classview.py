@@ -22,6 +22,7 @@ from typing import Any
 from grader.errors import GraderError
 from grader.files import atomic_write
 from grader.observations import Observations
+from grader.report.formats import terminal_text
 from grader.report.results_json import read_document
 from grader.report.run_json import read_run_json
 
@@ -293,7 +294,7 @@ def tables(report: ClassReport, slowest: int = 10) -> list[Any]:
     for qid, groups in report.failures.items():
         for group in groups:
             failures.add_row(titles.get(qid, qid), str(len(group.submissions)), str(group.checks),
-                             Text(group.example))  # a student's message: not rich markup
+                             Text(terminal_text(group.example)))  # a student's text: no markup
 
     slow = Table(title=f"slowest {slowest} submissions (seconds)")
     for name in SLOW_COLUMNS:
@@ -308,8 +309,8 @@ SLOW_COLUMNS = ("submission", "total", "cells", "slowest cell", "checks' calls",
 
 def _slow_row(s: GradedSubmission) -> list[str]:
     cell = f"cell {s.slowest_cell[0]}: {s.slowest_cell[1]:.1f}" if s.slowest_cell else ""
-    return [s.name, f"{s.seconds or 0:.1f}", f"{s.cells_seconds:.1f}", cell, f"{s.probes_seconds:.1f}",
-            s.ending, f"{s.score:.4g} / {s.max_score:g}"]
+    return [terminal_text(s.name), f"{s.seconds or 0:.1f}", f"{s.cells_seconds:.1f}", cell,
+            f"{s.probes_seconds:.1f}", terminal_text(s.ending), f"{s.score:.4g} / {s.max_score:g}"]
 
 
 def histogram(scores: Sequence[float], max_score: float, bins: int = 10) -> list[tuple[float, float, int]]:

@@ -7,6 +7,7 @@ file (``grader.report.reporters`` does).
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -25,6 +26,16 @@ def printable(text: str) -> str:
     character in it must neither break the file (XML) nor drive a terminal or a log."""
     return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256
                             else f"\\u{ord(m.group()):04x}", text)
+
+
+def terminal_text(text: str, one_line: bool = False) -> str:
+    """``text`` as a terminal shows it and never acts on it: every control character (escape
+    sequences that clear the screen or set the window title, a carriage return that writes
+    over a line) as its escape; with ``one_line``, line breaks too (a line of a CI log that a
+    student's text starts could be read as a workflow command). For every name or message
+    printed to a terminal: LMS member names, file names and messages are a student's text."""
+    shown = printable(text).replace("\r", "\\r")
+    return shown.replace("\n", "\\n") if one_line else shown
 
 
 def gradebook_csv(results: Sequence[SubmissionResult], roster: Mapping[str, Any] | None = None) -> str:
@@ -67,8 +78,9 @@ def summary_table(results: Sequence[SubmissionResult], title: str) -> Any:
                          for q in result.questions if q.earned < q.possible)
         note = result.problem or (result.notes[0].splitlines()[0] if result.notes else "")
         short = note if len(note) <= 60 else note[:57] + "..."
-        table.add_row(Text(result.submission), Text(f"{result.score:.4g}/{result.max_score:g}"),
-                      Text(lost), Text(short))
+        table.add_row(Text(terminal_text(result.submission)),
+                      Text(f"{result.score:.4g}/{result.max_score:g}"),
+                      Text(terminal_text(lost)), Text(terminal_text(short)))
     return table
 
 
@@ -104,17 +116,18 @@ def junit_xml(results: Sequence[SubmissionResult]) -> str:
 
 def markdown_summary(results: Sequence[SubmissionResult], title: str) -> str:
     """A Markdown summary (GitHub's job summary): scores per question and failing checks."""
-    lines = [f"## {title}", ""]
+    lines = [f"## {_markdown(title)}", ""]
     for result in sorted(results, key=lambda r: r.submission):
-        lines += [f"### {result.submission}: {result.score:.4g} / {result.max_score:g}", ""]
+        lines += [f"### {_markdown(result.submission)}: {result.score:.4g} / {result.max_score:g}", ""]
         if result.problem:
-            lines += [f"**Could not grade:** {result.problem}", ""]
+            lines += [f"**Could not grade:** {_markdown(result.problem)}", ""]
         lines += ["| question | points |", "|---|---|"]
-        lines += [f"| {q.title} | {q.earned:.3g} / {q.possible:g} |" for q in result.questions]
+        lines += [f"| {_markdown(q.title)} | {q.earned:.3g} / {q.possible:g} |" for q in result.questions]
         failing = [c for c in result.checks if not c.passed]
         if failing:
             lines += ["", "<details><summary>failing checks</summary>", ""]
-            lines += [f"- **{c.check.name}**: {_one_line(c.message)}" for c in failing[:50]]
+            lines += [f"- **{_markdown(c.check.name)}**: {_markdown(_one_line(c.message))}"
+                      for c in failing[:50]]
             lines += ["", "</details>"]
         lines.append("")
     return printable("\n".join(lines))
@@ -126,7 +139,7 @@ def github_annotations(results: Sequence[SubmissionResult]) -> list[str]:
     for result in results:
         for check in (c for c in result.checks if not c.passed):
             title = _escape(f"{check.check.question}: {check.check.name}", title=True)
-            annotations.append(f"::error file={result.path},title={title}::"
+            annotations.append(f"::error file={_escape(result.path, title=True)},title={title}::"
                                f"{_escape(_one_line(check.message))}")
     return [printable(line) for line in annotations]
 
@@ -137,5 +150,21 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 def _escape(text: str, title: bool = False) -> str:
+    """A workflow command's message (or, with ``title``, a property such as ``file`` or
+    ``title``) escaped as GitHub's runner reads it back (actions/toolkit, ``command.ts``): a
+    line break in a file name would otherwise end the command and start another
+    (``::stop-commands::`` silences every later annotation)."""
     text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     return text.replace(":", "%3A").replace(",", "%2C") if title else text
+
+
+#: What Markdown or HTML would act on in GitHub's job summary: markup, links, tables, HTML.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+
+
+def _markdown(text: str) -> str:
+    """A student's text (a file name, an error message) as one line of literal Markdown:
+    HTML escaped, Markdown's punctuation backslash-escaped, line breaks as spaces, so it can
+    neither start a heading of its own nor add a row, a link or a tag to the summary."""
+    one_line = " ".join(str(text).splitlines())
+    return _MARKDOWN.sub(r"\\\1", html.escape(one_line, quote=False))

@@ -18,7 +18,14 @@ from grader.errors import GraderError
 from grader.execution.intake import read_roster
 from grader.report.results_json import read_results_json
 from grader.report.run_json import read_run_json
-from grader.tools.lms.grades import CANVAS_FEEDBACK_NOTE, GradeRow, Platform, export, moodle_feedback_zip
+from grader.tools.lms.grades import (
+    CANVAS_FEEDBACK_NOTE,
+    ExportError,
+    GradeRow,
+    Platform,
+    export,
+    moodle_feedback_zip,
+)
 
 
 @dataclass(frozen=True)
@@ -50,10 +57,30 @@ def grade_rows(out: Path) -> list[GradeRow]:
     return rows
 
 
+#: The platforms whose ids a roster's layout holds, and what those ids are called.
+_IDS = {"canvas": "Canvas user ids", "moodle": "Moodle participant numbers"}
+
+
+def _check_origin(out: Path, to: Platform) -> None:
+    """Refuse to write one platform's ids into another's import file: a Canvas user id read
+    as a Moodle participant number (or the reverse) is some other student's, or nobody's."""
+    if to not in _IDS:
+        return  # a plain CSV carries the ids as they are, whatever they are
+    origins = {entry.layout for entry in read_roster(out).values()} & set(_IDS)
+    foreign = sorted(origins - {to})
+    if foreign:
+        came = " and ".join(f"a {layout.capitalize()} download ({_IDS[layout]})" for layout in foreign)
+        raise ExportError(to, f"the students of {out} were collected from {came}; written as "
+                              f"{_IDS[to]} they would grade other students or nobody. Export "
+                              f"with --to {foreign[0]} (or --to csv), or grade the {to.capitalize()} "
+                              "download itself")
+
+
 def export_run(out: Path, to: Platform, path: Path | None = None, assignment: str = "",
                assignment_id: str = "") -> Exported:
     """Write the grade import file for ``to`` (default ``OUT/<to>-grades.csv``) and, for
     Moodle, ``OUT/moodle-feedback.zip``."""
+    _check_origin(out, to)
     rows = grade_rows(out)
     target = path or out / f"{to}-grades.csv"
     if to == "canvas" and not assignment:

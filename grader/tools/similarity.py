@@ -44,6 +44,7 @@ from typing import Any
 from grader.errors import NotebookError
 from grader.files import atomic_write
 from grader.report import spreadsheet
+from grader.report.formats import terminal_text
 from grader.spec import Assignment
 from grader.spec.notebook import CodeCell, read_code_cells
 
@@ -423,14 +424,15 @@ def table(report: SimilarityReport, top: int = 10) -> Any:
                           ("shared", "right"), ("fingerprints a/b", "right")):
         result.add_column(name, justify=justify)  # type: ignore[arg-type]
     for number, pair in enumerate(report.pairs[:top], start=1):
-        result.add_row(str(number), Text(pair.a.name), Text(pair.b.name), f"{100 * pair.score:.0f}%",
+        result.add_row(str(number), Text(terminal_text(pair.a.name)), Text(terminal_text(pair.b.name)),
+                       f"{100 * pair.score:.0f}%",
                        str(len(pair.shared)), f"{len(pair.a.places)}/{len(pair.b.places)}")
     if not report.pairs:
         result.caption = "no two submissions share code beyond the given code"
     unread = [s for s in report.submissions if s.problem]
     if unread:
         result.caption = (result.caption or "") + " not read: " + ", ".join(
-            escape(f"{s.name} ({s.problem})") for s in unread)
+            escape(terminal_text(f"{s.name} ({s.problem})")) for s in unread)
     return result
 
 

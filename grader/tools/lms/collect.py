@@ -27,6 +27,11 @@ The conventions, as each platform's source writes and reads them:
 - **Plain**: one notebook per student, the student id taken from the file name (from the
   folder name when several students' notebooks share a file name, ``alice/lab.ipynb``).
 
+Whose file a member is comes only from what the platform wrote before the student's own
+text: the first Canvas or Moodle prefix from the top of its path (:func:`_owner`). A display
+name is the student's text, ``/`` and ``\\`` included: ``x\\bobjones_333_9_lab.ipynb`` after
+Alice's prefix is Alice's file, never Bob's.
+
 nbgrader's ``zip_collect`` (``jupyter/nbgrader``, ``nbgrader/plugins/zipcollect.py`` and
 ``docs/source/user_guide/managing_assignment_files_manually.ipynb``) does this with one
 named-group regular expression per course (``student_id``, ``file_id``) and ships no preset
@@ -64,12 +69,15 @@ _NOISE_DIRS = {"__MACOSX", ".ipynb_checkpoints", ".git", ".Trash-1000"}
 _NOISE_FILES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 
 # {name}[_LATE]_{user id or anon_x}_{attachment id}_{display name}; the name is lower-case
-# word characters (underscores included, "_<digits>_" collapsed), absent when anonymous.
-_CANVAS = re.compile(r"^(?:(?P<name>.+?)_)??(?:(?P<late>LATE)_)?"
-                     r"(?P<user>\d+|anon_[A-Za-z0-9]+)_(?P<file_id>\d+)_(?P<original>.+)$", re.S)
-# {Full Name}_{participant id}_assignsubmission_{plugin}[_][{file name} when flat]
-_MOODLE = re.compile(r"^(?P<name>.*?)_(?P<user>\d+)_assignsubmission_(?P<plugin>[a-z0-9]+)_?(?P<rest>.*)$",
-                     re.S)
+# word characters (underscores included, "_<digits>_" collapsed), absent when anonymous. The
+# first "_<digits>_" is the user id, as Canvas itself reads it back; the display name is the
+# student's own text and may hold anything, another student's prefix and "/" included.
+_CANVAS = re.compile(r"^(?:(?P<name>[^/]+?)_)??(?:(?P<late>LATE)_)?"
+                     r"(?P<user>[0-9]+|anon_[A-Za-z0-9]+)_(?P<file_id>[0-9]+)_(?P<original>.+)$", re.S)
+# {Full Name}_{participant id}_assignsubmission_{plugin}[_][{file name} when flat]; Moodle
+# writes the name with its underscores turned into spaces, so the first "_<digits>_" is its.
+_MOODLE = re.compile(r"^(?P<name>[^/]*?)_(?P<user>[0-9]+)_assignsubmission_(?P<plugin>[a-z0-9]+)_?"
+                     r"(?P<rest>.*)$", re.S)
 _RESUBMISSION = re.compile(r"^(?P<stem>.*)-(?P<n>\d+)$", re.S)
 _UNSAFE_ID = re.compile(r"[^\w.-]+")
 
@@ -237,7 +245,9 @@ def _folder_members(root: Path, into: Path | None, skipped: list[Skipped]) -> It
                 skipped.append(Skipped(source, "not a regular file"))
             else:
                 mtime = datetime.fromtimestamp(info.st_mtime).timetuple()[:6]
-                yield _Member(source, unicodedata.normalize("NFC", source), info.st_size, tuple(mtime),
+                # a backslash in a name is a separator, as in a zip: one parse for both forms
+                posix = unicodedata.normalize("NFC", source.replace("\\", "/"))
+                yield _Member(source, posix, info.st_size, tuple(mtime),
                               partial(_open_no_follow, item))
 
 
@@ -286,18 +296,27 @@ def _keep(member: _Member, skipped: list[Skipped]) -> bool:
     return True
 
 
-def _moodle_match(path: str) -> re.Match[str] | None:
+def _owner(path: str, platform: re.Pattern[str], rest: str) -> re.Match[str] | None:
+    """The platform's prefix that names whose file ``path`` is: the first folder or file,
+    from the top, whose name starts as the platform starts a student's file.
+
+    Only what stands *before* a student's own text is the platform's: the folders a course
+    wrapped the download in, then the prefix. Everything after the prefix (the display name
+    the student chose, with any slash or backslash in it, such as another student's prefix
+    in ``x/bob_333_9_lab.ipynb``) is the student's text and never names anyone. The match
+    runs on the path from that folder or file on, so ``rest`` holds all of that text.
+    """
     parts = PurePosixPath(path).parts
-    for i, part in enumerate(parts):
-        match = _MOODLE.match(part)
-        if match and (i < len(parts) - 1) == (match["rest"] == ""):
-            return match
+    for i in range(len(parts)):
+        match = platform.match("/".join(parts[i:]))
+        if match is not None:
+            return match if match[rest].strip("/") else None
     return None
 
 
 def _detect_layout(notebooks: Sequence[_Member]) -> Layout:
-    moodle = sum(_moodle_match(m.path) is not None for m in notebooks)
-    canvas = sum(_CANVAS.match(PurePosixPath(m.path).name) is not None for m in notebooks)
+    moodle = sum(_owner(m.path, _MOODLE, "rest") is not None for m in notebooks)
+    canvas = sum(_owner(m.path, _CANVAS, "original") is not None for m in notebooks)
     if moodle == canvas == 0:
         return "plain"
     return "moodle" if moodle >= canvas else "canvas"
@@ -320,7 +339,7 @@ def _parse(layout: Layout, notebooks: Sequence[_Member], skipped: list[Skipped])
 
 
 def _parse_canvas(member: _Member) -> _Candidate | None:
-    match = _CANVAS.match(PurePosixPath(member.path).name)
+    match = _owner(member.path, _CANVAS, "original")
     if match is None:
         return None
     stem = PurePosixPath(match["original"]).stem
@@ -331,7 +350,7 @@ def _parse_canvas(member: _Member) -> _Candidate | None:
 
 
 def _parse_moodle(member: _Member) -> _Candidate | None:
-    match = _moodle_match(member.path)
+    match = _owner(member.path, _MOODLE, "rest")
     if match is None:
         return None
     return _Candidate(member, match["user"], match["name"], False, "", member.mtime)
@@ -361,7 +380,10 @@ def _newest_per_student(layout: Layout, candidates: Sequence[_Candidate],
                         skipped: list[Skipped]) -> list[_Candidate]:
     by_student: dict[str, list[_Candidate]] = defaultdict(list)
     for candidate in candidates:
-        by_student[candidate.student_id.casefold()].append(candidate)
+        # the platform's ids are exact (two anonymous ids may differ only in case); a plain
+        # layout's come from file names, which a student may write in either case
+        student = candidate.student_id.casefold() if layout == "plain" else candidate.student_id
+        by_student[student].append(candidate)
     why = {"canvas": "an older resubmission", "moodle": "another notebook from the same student",
            "plain": "another notebook for the same student id"}[layout]
     how = {"canvas": "the highest -N resubmission", "moodle": "the most recently modified",
