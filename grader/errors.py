@@ -32,6 +32,17 @@ class UnknownAssignmentError(GraderError):
         self.known = known
 
 
+class UnknownQuestionError(GraderError):
+    """A question id that the assignment does not have (``--question``, ``grader.check``)."""
+
+    def __init__(self, assignment: str, question: str, known: list[str]) -> None:
+        super().__init__(f"assignment {assignment!r} has no question {question!r} "
+                         f"(its questions: {', '.join(known)})")
+        self.assignment = assignment
+        self.question = question
+        self.known = known
+
+
 class NotebookError(GraderError):
     """A file could not be read as a gradable notebook; the message is shown to the student."""
 
