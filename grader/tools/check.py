@@ -13,6 +13,7 @@ passed, 1 when one failed, 2 when the notebook could not be checked at all.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import tempfile
@@ -170,9 +171,11 @@ def selected(questions: Sequence[QuestionInfo], ids: Sequence[str], assignment: 
 
 
 def check(notebook: str | Path, assignment: str | None = None, sandbox: str = "auto",
-          show: bool = True, questions: Sequence[str] = ()) -> CheckReport:
+          show: bool = True, questions: Sequence[str] = (), out: Path | None = None) -> CheckReport:
     """Run the public checks of ``notebook`` (as last saved) and say where each question
-    stands; only ``questions`` when given."""
+    stands; only ``questions`` when given. The run is kept in ``out`` when given (the next
+    check into it reuses its plan, and its observations of a notebook whose code did not
+    change), else in a temporary folder."""
     from grader.grading import GradeOptions, grade
     from grader.observations import Observations
     from grader.plan import make_plan
@@ -184,13 +187,14 @@ def check(notebook: str | Path, assignment: str | None = None, sandbox: str = "a
     cells = read_notebook(path)
     spec = load_assignment(assignment or assignment_of(path))
     wanted = selected(assignment_questions(spec), questions, spec.name)
-    with tempfile.TemporaryDirectory(prefix="grader-check-") as out:
-        options = GradeOptions(out=Path(out), jobs=1, sandbox=sandbox,
+    with contextlib.ExitStack() as stack:
+        folder = out or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="grader-check-")))
+        options = GradeOptions(out=folder, jobs=1, sandbox=sandbox,
                                selection=Selection(questions=tuple(questions), public_only=True))
         run = grade(spec, [path], options)
         (result,) = run.results
-        observations = Observations.load(Path(out) / "submissions" / result.submission)
-        plan = make_plan(spec, run.seed, cache=Path(out) / ".plan", public_only=True)
+        observations = Observations.load(run.out / "submissions" / result.submission)
+        plan = make_plan(spec, run.seed, cache=run.out / ".plan", public_only=True)
     probe_names = {p.key: p.name for p in plan.probes.probes if p.kind != "custom"}
     report = report_of(spec.name, wanted, result, Standing(cells, observations, probe_names))
     if show:
