@@ -15,11 +15,14 @@ from click.testing import CliRunner
 import grader
 from grader.cli import main
 from grader.errors import GraderError
+from grader.observations import CellRecord, Observations
 from grader.plan import make_plan
 from grader.scoring.scorer import collect_checks
+from grader.spec.notebook import CodeCell
 from grader.tools import check as check_module
 from grader.tools import in_cell
 from grader.tools.check import EXIT_FAILED, EXIT_NOT_CHECKED, EXIT_PASSED, assignment_of
+from grader.tools.standing import Standing
 from tests.conftest import EXAMPLES, by_question, grade_all, make_variant
 
 PASSED = "public checks passed, hidden checks decide at grading"
@@ -116,7 +119,7 @@ def test_untouched_names_each_stub_and_the_cell_to_fill_in(cli):
 
 def test_partly_correct_passes_its_public_checks_and_leaves_the_rest_to_grading(cli, assignment):
     result = cli(str(EXAMPLES / "partly-correct.ipynb"))
-    assert result.exit_code == EXIT_PASSED  # it earns 11.83/20 at grading: hidden checks decide
+    assert result.exit_code == EXIT_PASSED, result.output  # it earns 11.83/20 at grading
     assert [line for line in _body(result.output) if not line.startswith("  ")] == list(HEADS.values())
     hidden = [c.name for c in collect_checks(assignment) if not c.public]
     assert hidden and not [name for name in hidden if name in result.output]
@@ -256,3 +259,39 @@ def test_a_notebook_that_calls_grader_check_can_itself_be_checked(cli, tmp_path)
     result = cli(str(tmp_path / "lab.ipynb"))
     assert result.exit_code == EXIT_PASSED, result.output
     assert "Notes:" not in result.output
+
+
+# --- what a run tells about a question's names (grader.tools.standing), on recorded runs ----
+
+def _standing(sources: list[str], records: list[CellRecord]) -> Standing:
+    cells = [CodeCell(i, i, source) for i, source in enumerate(sources)]
+    return Standing(cells, Observations("lab", cells=records), {})
+
+
+def test_an_error_before_the_definition_is_named_with_its_line():
+    standing = _standing(["import numpy as np", "scale = 1 / 0\ndef relu(x):\n    return x"], [
+        CellRecord(0, "ok"),
+        CellRecord(1, "error", error={"type": "ZeroDivisionError", "message": "division by zero",
+                                      "traceback": "  code cell 2, line 1, in <module>: scale = 1 / 0"}),
+    ])
+    assert [i.text for i in standing.issues(["relu"])] == [
+        "relu is not defined: the cell starting `scale = 1 / 0` raised ZeroDivisionError on line 1 "
+        "(division by zero) before defining it"]
+
+
+def test_a_name_defined_after_the_cell_that_missed_it_or_in_a_block_is_not_flagged():
+    standing = _standing(["print(relu(-1))", "def relu(x):\n    return max(x, 0)",
+                          "try:\n    SCALE = 2\nexcept ValueError:\n    pass", "def later(x):\n    pass"], [
+        CellRecord(0, "error", error={"type": "NameError", "message": "name 'relu' is not defined",
+                                      "traceback": "  code cell 1, line 1, in <module>: print(relu(-1))"}),
+        CellRecord(1, "ok"), CellRecord(2, "ok"), CellRecord(3, "ok"),
+    ])
+    assert standing.issues(["relu", "SCALE", "later"]) == []
+    assert [i.text for i in standing.issues(["softmax"])] == [
+        "softmax is not defined: no cell of the notebook defines it (was it renamed or deleted?)"]
+
+
+def test_a_stub_that_still_raises_is_flagged_even_with_code_above_it():
+    standing = _standing(['def relu(x):\n    """Doc."""\n    y = x\n    raise NotImplementedError'],
+                         [CellRecord(0, "ok")])
+    assert [i.kind for i in standing.issues(["relu"])] == ["not-implemented"]
