@@ -268,19 +268,28 @@ def _progress_lines(description: str):  # noqa: ANN202
 @click.argument("notebook", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--assignment", default=None,
               help="The assignment (default: read from the notebook's metadata).")
+@click.option("--question", "questions", multiple=True, metavar="ID",
+              help="Check only this question (repeatable; default: every question).")
 @sandbox_option("Isolation of the notebook, as for grade.")
-@_fail_cleanly
-def check(notebook: Path, assignment: str | None, sandbox: str) -> None:
-    """Run the public checks of NOTEBOOK, as a student does before submitting.
+def check(notebook: Path, assignment: str | None, questions: tuple[str, ...], sandbox: str) -> None:
+    """Check NOTEBOOK as a student does before submitting: every question with its points,
+    its public checks passed or failed (hidden checks are neither run nor shown), and the
+    names it asks for that are still undefined or not implemented.
 
-    Hidden checks are neither run nor shown; exits 1 when a public check fails.
+    Exits 0 when every public check that ran passed, 1 when one failed, 2 when the notebook
+    could not be checked (not a notebook, unreadable, unknown assignment or question).
     """
+    from grader.tools.check import EXIT_NOT_CHECKED
     from grader.tools.check import check as run_public_checks
 
-    report = run_public_checks(notebook, assignment, sandbox=sandbox, show=False)
+    try:
+        report = run_public_checks(notebook, assignment, sandbox=sandbox, show=False,
+                                   questions=questions)
+    except GraderError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(EXIT_NOT_CHECKED) from exc
     click.echo(report.text)
-    if not report.passed:
-        raise SystemExit(1)
+    raise SystemExit(report.exit_status)
 
 
 @main.command()

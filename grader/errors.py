@@ -42,6 +42,17 @@ class NoSubmissionsError(GraderError):
         self.paths = paths
 
 
+class UnknownQuestionError(GraderError):
+    """A question id that the assignment does not have (``--question``, ``grader.check``)."""
+
+    def __init__(self, assignment: str, question: str, known: list[str]) -> None:
+        super().__init__(f"assignment {assignment!r} has no question {question!r} "
+                         f"(its questions: {', '.join(known)})")
+        self.assignment = assignment
+        self.question = question
+        self.known = known
+
+
 class NotebookError(GraderError):
     """A file could not be read as a gradable notebook; the message is shown to the student."""
 

@@ -66,7 +66,7 @@ def _analyse(cells: Sequence[CodeCell], apis: Sequence[str]) -> tuple[list, dict
     for number in analysis.undecided:  # where analysis cannot decide, nothing is earned
         why = (f"code cell {number + 1} could not be checked for forbidden APIs "
                f"(it is nested too deeply to analyse)")
-        for name in _names_bound(sources[number]):
+        for name in names_bound(sources[number]):
             tainted.setdefault(name, []).append(why)
             undecided.setdefault(name, []).append(why)
     return analysis.uses, _spread(last, tainted, undecided)
@@ -90,13 +90,13 @@ _BOUND_AT_TOP = re.compile(r"^(?:async\s+def|def|class)\s+(\w+)|^(\w+)\s*(?::[^=
                            re.MULTILINE)
 
 
-def _names_bound(source: str) -> list[str]:
+def names_bound(source: str) -> list[str]:
     """The top-level names a cell binds, by ``ast`` or, when it is too deep, by its lines."""
     try:
         module = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return sorted({a or b for a, b in _BOUND_AT_TOP.findall(source)})
-    return sorted({name for statement in module.body for name, _ in _bindings(statement)})
+    return sorted({name for statement in module.body for name, _ in top_level_bindings(statement)})
 
 
 def _taint_module_level(last: _Last, uses: list[ForbiddenUse],
@@ -136,7 +136,7 @@ def _last_bindings(sources: Sequence[str]) -> _Last:
         except (SyntaxError, ValueError, RecursionError):
             continue
         for statement in module.body:
-            for name, node in _bindings(statement):
+            for name, node in top_level_bindings(statement):
                 last[name] = (cell, statement, _free_names(node))
     return last
 
@@ -154,7 +154,7 @@ def _free_names(node: ast.AST) -> set[str]:
     return read - bound
 
 
-def _bindings(statement: ast.stmt) -> list[tuple[str, ast.AST]]:
+def top_level_bindings(statement: ast.stmt) -> list[tuple[str, ast.AST]]:
     """Top-level names a statement binds, each with the code that gives it its value."""
     if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return [(statement.name, statement)]

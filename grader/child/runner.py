@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from grader import wire
+from grader.child import GRADING_ENV
 from grader.child.dispatch import NotDefined, answer, load_custom_probes, undefined_error
 from grader.child.job import Injection, Job, Probe
 
@@ -427,7 +428,11 @@ def run_notebook(runner: NotebookRunner, cells: Iterable[_Cell], cell_timeout: f
                  skip: Collection[int] = ()) -> None:
     """The assignment's prelude, the grading parameters (before the first cell, or after the
     one tagged "parameters"), then every code cell but ``skip``: how a child runs a
-    submission, and how the planner runs the reference (``grader.plan.planner``)."""
+    submission, and how the planner runs the reference (``grader.plan.planner``).
+
+    The notebook is told it is being graded (``GRADING_ENV``), so a ``grader.check()`` left
+    in a cell does nothing."""
+    os.environ[GRADING_ENV] = "1"
     if prelude:
         runner.run_prelude(prelude)
     if parameters and parameters.after is None:
