@@ -238,16 +238,21 @@ def _with_progress(description: str, quiet: bool, work):  # noqa: ANN001, ANN202
 @click.argument("notebook", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--assignment", default=None,
               help="The assignment (default: read from the notebook's metadata).")
+@click.option("--kit", "kit", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              default=None,
+              help="The student kit (default: ASSIGNMENT.grader-kit.zip in the notebook's folder, "
+                   "the current folder, then $GRADER_KIT_PATH's folders; else the assignment's "
+                   "reference, on an instructor's machine).")
 @sandbox_option("Isolation of the notebook, as for grade.")
 @_fail_cleanly
-def check(notebook: Path, assignment: str | None, sandbox: str) -> None:
+def check(notebook: Path, assignment: str | None, kit: Path | None, sandbox: str) -> None:
     """Run the public checks of NOTEBOOK, as a student does before submitting.
 
     Hidden checks are neither run nor shown; exits 1 when a public check fails.
     """
     from grader.tools.check import check as run_public_checks
 
-    report = run_public_checks(notebook, assignment, sandbox=sandbox, show=False)
+    report = run_public_checks(notebook, assignment, sandbox=sandbox, show=False, kit=kit)
     click.echo(report.text)
     if not report.passed:
         raise SystemExit(1)
@@ -329,17 +334,27 @@ def export(outdir: Path, to: str, path: Path | None, assignment: str, assignment
 
 @main.command()
 @click.argument("assignment")
-@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
-              help="Where to write the student notebook (default: the spec's notebook path).")
+@click.option("--out", "out", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Folder for the student notebook and kit (default: the notebook at the spec's "
+                   "notebook path, the kit beside it).")
+@click.option("--seed", type=int, default=None, help="Seed of the public checks' inputs.")
+@click.option("--no-kit", "no_kit", is_flag=True,
+              help="Write only the student notebook (the kit runs the reference).")
 @_fail_cleanly
-def release(assignment: str, out: Path | None) -> None:
-    """Write the student notebook of ASSIGNMENT from its reference."""
+def release(assignment: str, out: Path | None, seed: int | None, no_kit: bool) -> None:
+    """Write what a student of ASSIGNMENT receives: the student notebook (solutions blanked,
+    stamped with the assignment) and its student kit ASSIGNMENT.grader-kit.zip (the public
+    checks and their plan; no reference, no hidden check, input or answer)."""
     from grader.spec import load_assignment
-    from grader.spec.release import release as release_notebook
+    from grader.tools.studentkit import release as release_assignment
 
-    spec = load_assignment(assignment)
-    written = release_notebook(spec.reference, out or spec.notebook)
-    click.echo(f"wrote {written}")
+    released = release_assignment(load_assignment(assignment), out, seed, kit=not no_kit)
+    click.echo(f"wrote {released.notebook}")
+    if released.kit is not None and released.manifest is not None:
+        public = sum(1 for q in released.manifest["questions"] if q["public_checks"])
+        click.echo(f"wrote {released.kit} ({released.kit.stat().st_size / 2**20:.1f} MB): public "
+                   f"checks of {public} of {len(released.manifest['questions'])} questions; "
+                   "give it to students with the notebook")
 
 
 @main.command()

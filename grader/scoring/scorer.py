@@ -189,6 +189,21 @@ def run_checks(assignment: Assignment, student: Any, reference: Any, seed: int,
     return plugin.run
 
 
+def collect_checks(assignment: Assignment) -> list[CheckInfo]:
+    """Every check of ``assignment`` (hidden ones too) with its question and points, none run:
+    what a question is worth at grading, known without running the reference."""
+    plugin = ChecksPlugin(None, None, 0, Selection())
+    sys.modules.pop(assignment.checks.stem, None)  # see run_checks
+    sink = io.StringIO()
+    with contextlib.chdir(assignment.folder), contextlib.redirect_stdout(sink), \
+            contextlib.redirect_stderr(sink):
+        code = pytest.main([*_pytest_arguments(assignment), "--collect-only"], plugins=[plugin])
+    if plugin.run.problems or code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+        raise SpecError(assignment.name, "; ".join(plugin.run.problems)
+                        or f"pytest could not collect the checks:\n{sink.getvalue()[-3000:]}")
+    return plugin.run.checks
+
+
 def score(assignment: Assignment, checks: list[CheckInfo], observations: Observations,
           reference_records: dict, seed: int, path: str = "",
           selection: Selection | None = None) -> SubmissionResult:
