@@ -360,13 +360,18 @@ def release(assignment: str, out: Path | None, seed: int | None, no_kit: bool) -
 @main.command()
 @click.argument("assignment")
 @click.option("--seed", type=int, default=None, help="Seed of the hidden inputs.")
+@click.option("--kit", "kit", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              default=None, help="A student kit to check for staleness (default: "
+                                 "ASSIGNMENT.grader-kit.zip in the assignment's folder, if any).")
 @_fail_cleanly
-def validate(assignment: str, seed: int | None) -> None:
-    """Check that the reference of ASSIGNMENT earns full marks and the released notebook none."""
+def validate(assignment: str, seed: int | None, kit: Path | None) -> None:
+    """Check that the reference of ASSIGNMENT earns full marks and the released notebook none,
+    and that the shipped student notebook (and kit) are what `grader release` writes now."""
     from grader.grading import GradeOptions
     from grader.grading import grade as grade_batch
     from grader.spec import load_assignment
     from grader.spec.release import release as release_notebook
+    from grader.tools.studentkit.freshness import stale_release
 
     spec = load_assignment(assignment)
     with tempfile.TemporaryDirectory(prefix="grader-validate-") as scratch:
@@ -380,6 +385,7 @@ def validate(assignment: str, seed: int | None) -> None:
     if released.score > 0:
         problems.append(f"the released student notebook earns {released.score:g} points "
                         "without any work; some check gives credit for untouched code")
+    problems += stale_release(spec, kit)
     if problems:
         raise click.ClickException("validation failed:\n  " + "\n  ".join(problems))
     click.echo(f"{spec.name}: reference earns {reference.score:g}/{reference.max_score:g}, "
