@@ -162,9 +162,10 @@ def _reads_files(statements: list[_Statement], binders: dict[str, list[_Statemen
 
 
 def _roots(statements: list[_Statement]) -> list[_Statement]:
-    """The public checks, autouse fixtures and pytest hooks: what pytest runs by itself."""
-    return [s for s in statements
-            if isinstance(s.node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    """The public checks, autouse fixtures and pytest hooks: what pytest runs by itself; and
+    ``from __future__`` imports, which change how the rest is read."""
+    return [s for s in statements if _future(s.node)
+            or isinstance(s.node, (ast.FunctionDef, ast.AsyncFunctionDef))
             and (s.node.name.startswith("pytest_") or any(
                 _is_public_check(d) or _is_autouse(d) for d in s.node.decorator_list))]
 
