@@ -82,7 +82,8 @@ def _arrays_in(value, out: list[np.ndarray]) -> None:
             _arrays_in(item, out)
 
 
-def hidden_side(name: str, seed: int, tmp_path: Path) -> tuple[list[bytes], list[bytes], list[str], list[bytes]]:
+def hidden_side(name: str, seed: int,
+                tmp_path: Path) -> tuple[list[bytes], list[bytes], list[str], list[bytes]]:
     """From full and public plans of one seed: the raw bytes of the hidden probes' input
     arrays and of the reference's hidden answers, the hidden checks' names, and (a control)
     the bytes of a public input, which the kit must hold."""

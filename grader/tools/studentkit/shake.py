@@ -110,7 +110,8 @@ def _statement(node: ast.stmt, siblings: set[str]) -> _Statement:
 def _function_uses(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> set[str]:
     """The module-level names a definition may use: every name it loads that it does not
     bind itself, and its parameters' names (pytest fixtures are named by them)."""
-    loads, local = set(), set()
+    loads: set[str] = set()
+    local: set[str] = set()
     for child in ast.walk(node):
         if isinstance(child, ast.Name):
             (loads if isinstance(child.ctx, ast.Load) else local).add(child.id)
