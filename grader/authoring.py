@@ -96,6 +96,15 @@ def load_sibling(anchor: str, filename: str) -> Any:
     return load_module(Path(anchor).with_name(filename))
 
 
+def load_frozen(anchor: str, name: str) -> np.ndarray:
+    """An array a student kit's checks module carries frozen: computed on the instructor's
+    machine from files the kit does not ship (``grader.tools.studentkit.shake``)."""
+    from pathlib import Path
+
+    with np.load(Path(anchor).with_suffix(".frozen.npz"), allow_pickle=False) as arrays:
+        return arrays[name]
+
+
 def describe(value: Any) -> str:
     """A short description of an input for feedback, e.g. ``7x9 int64 array``."""
     if isinstance(value, np.ndarray):

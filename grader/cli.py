@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -270,26 +271,41 @@ def _progress_lines(description: str):  # noqa: ANN202
               help="The assignment (default: read from the notebook's metadata).")
 @click.option("--question", "questions", multiple=True, metavar="ID",
               help="Check only this question (repeatable; default: every question).")
+@click.option("--kit", "kit", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              default=None,
+              help="The student kit (default: ASSIGNMENT.grader-kit.zip in the notebook's folder, "
+                   "the current folder, then $GRADER_KIT_PATH's folders; else the assignment's "
+                   "reference, on an instructor's machine).")
+@click.option("--fail-under", type=float, default=None, metavar="POINTS",
+              help="Exit 1 when the public checks earn fewer than POINTS (instead of when any "
+                   "public check fails).")
 @sandbox_option("Isolation of the notebook, as for grade.")
-def check(notebook: Path, assignment: str | None, questions: tuple[str, ...], sandbox: str) -> None:
+def check(notebook: Path, assignment: str | None, questions: tuple[str, ...], kit: Path | None,
+          fail_under: float | None, sandbox: str) -> None:
     """Check NOTEBOOK as a student does before submitting: every question with its points,
     its public checks passed or failed (hidden checks are neither run nor shown), and the
     names it asks for that are still undefined or not implemented.
 
+    On GitHub Actions the per-question table is also appended to the job summary.
+
     Exits 0 when every public check that ran passed, 1 when one failed, 2 when the notebook
     could not be checked (not a notebook, unreadable, unknown assignment or question).
     """
-    from grader.tools.check import EXIT_NOT_CHECKED
+    from grader.tools.check import EXIT_NOT_CHECKED, render_markdown
     from grader.tools.check import check as run_public_checks
 
     try:
         report = run_public_checks(notebook, assignment, sandbox=sandbox, show=False,
-                                   questions=questions)
+                                   questions=questions, kit=kit)
     except GraderError as exc:
         click.echo(f"Error: {exc}", err=True)
         raise SystemExit(EXIT_NOT_CHECKED) from exc
     click.echo(report.text)
-    raise SystemExit(report.exit_status)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(render_markdown(report) + "\n")
+    raise SystemExit(report.exit_status_under(fail_under))
 
 
 @main.command()
@@ -368,29 +384,44 @@ def export(outdir: Path, to: str, path: Path | None, assignment: str, assignment
 
 @main.command()
 @click.argument("assignment")
-@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
-              help="Where to write the student notebook (default: the spec's notebook path).")
+@click.option("--out", "out", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Folder for the student notebook and kit (default: the notebook at the spec's "
+                   "notebook path, the kit beside it).")
+@click.option("--seed", type=int, default=None, help="Seed of the public checks' inputs.")
+@click.option("--no-kit", "no_kit", is_flag=True,
+              help="Write only the student notebook (the kit runs the reference).")
 @_fail_cleanly
-def release(assignment: str, out: Path | None) -> None:
-    """Write the student notebook of ASSIGNMENT from its reference."""
+def release(assignment: str, out: Path | None, seed: int | None, no_kit: bool) -> None:
+    """Write what a student of ASSIGNMENT receives: the student notebook (solutions blanked,
+    stamped with the assignment) and its student kit ASSIGNMENT.grader-kit.zip (the public
+    checks and their plan; no reference, no hidden check, input or answer)."""
     from grader.spec import load_assignment
-    from grader.spec.release import release as release_notebook
+    from grader.tools.studentkit import release as release_assignment
 
-    spec = load_assignment(assignment)
-    written = release_notebook(spec.reference, out or spec.notebook)
-    click.echo(f"wrote {written}")
+    released = release_assignment(load_assignment(assignment), out, seed, kit=not no_kit)
+    click.echo(f"wrote {released.notebook}")
+    if released.kit is not None and released.manifest is not None:
+        public = sum(1 for q in released.manifest["questions"] if q["public_checks"])
+        click.echo(f"wrote {released.kit} ({released.kit.stat().st_size / 2**20:.1f} MB): public "
+                   f"checks of {public} of {len(released.manifest['questions'])} questions; "
+                   "give it to students with the notebook")
 
 
 @main.command()
 @click.argument("assignment")
 @click.option("--seed", type=int, default=None, help="Seed of the hidden inputs.")
+@click.option("--kit", "kit", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              default=None, help="A student kit to check for staleness (default: "
+                                 "ASSIGNMENT.grader-kit.zip in the assignment's folder, if any).")
 @_fail_cleanly
-def validate(assignment: str, seed: int | None) -> None:
-    """Check that the reference of ASSIGNMENT earns full marks and the released notebook none."""
+def validate(assignment: str, seed: int | None, kit: Path | None) -> None:
+    """Check that the reference of ASSIGNMENT earns full marks and the released notebook none,
+    and that the shipped student notebook (and kit) are what `grader release` writes now."""
     from grader.grading import GradeOptions
     from grader.grading import grade as grade_batch
     from grader.spec import load_assignment
     from grader.spec.release import release as release_notebook
+    from grader.tools.studentkit.freshness import stale_release
 
     spec = load_assignment(assignment)
     with tempfile.TemporaryDirectory(prefix="grader-validate-") as scratch:
@@ -404,6 +435,7 @@ def validate(assignment: str, seed: int | None) -> None:
     if released.score > 0:
         problems.append(f"the released student notebook earns {released.score:g} points "
                         "without any work; some check gives credit for untouched code")
+    problems += stale_release(spec, kit)
     if problems:
         raise click.ClickException("validation failed:\n  " + "\n  ".join(problems))
     click.echo(f"{spec.name}: reference earns {reference.score:g}/{reference.max_score:g}, "

@@ -59,3 +59,8 @@ class NotebookError(GraderError):
 
 class PlanError(GraderError):
     """Running the checks against the reference failed, so nothing can be graded."""
+
+
+class KitError(GraderError):
+    """A student kit cannot be built as the assignment stands, or cannot be used (missing,
+    damaged, for another notebook); the message says what to do."""

@@ -38,6 +38,36 @@ class QuestionScore:
     possible: float
 
 
+@dataclass(frozen=True)
+class QuestionOutline:
+    """A question as a student's check lists it: what it is worth at grading and how much of
+    that its public checks test (none: it is checked only at grading). Hidden checks are
+    counted here, never named."""
+
+    id: str
+    title: str
+    points: float  # every check's points, hidden ones included
+    public_points: float  # the points of its public checks
+    public_checks: int  # how many public checks (parametrized cases counted) it has
+    optional: bool = False
+
+    @property
+    def has_public_checks(self) -> bool:
+        return self.public_checks > 0
+
+
+def outline(questions: Any, checks: list[CheckInfo]) -> list[QuestionOutline]:
+    """Each question of a spec (``Assignment.questions``) with the points of ``checks``."""
+    found = []
+    for question in questions:
+        mine = [c for c in checks if c.question == question.id]
+        public = [c for c in mine if c.public]
+        found.append(QuestionOutline(question.id, question.title, round(sum(c.points for c in mine), 4),
+                                     round(sum(c.points for c in public), 4), len(public),
+                                     bool(getattr(question, "optional", False))))
+    return found
+
+
 @dataclass
 class SubmissionResult:
     """Everything a reporter needs about one graded submission."""

@@ -190,8 +190,8 @@ def run_checks(assignment: Assignment, student: Any, reference: Any, seed: int,
 
 
 def collect_checks(assignment: Assignment) -> list[CheckInfo]:
-    """Every check of the assignment as collected, none run: each question's points when a
-    plan holds only some of its checks (a student's check plans only the public ones)."""
+    """Every check of ``assignment`` (hidden ones too) with its question and points, none run:
+    what a question is worth at grading, known without running the reference."""
     plugin = ChecksPlugin(None, None, 0, Selection())
     sys.modules.pop(assignment.checks.stem, None)  # see run_checks
     sink = io.StringIO()

@@ -9,10 +9,16 @@ Regions follow nbgrader's convention so existing course material works unchanged
 Each region (markers included) becomes ``# YOUR CODE HERE`` and ``raise
 NotImplementedError()`` at the marker's indentation. Outputs and execution counts are
 cleared, so the released notebook reveals nothing the reference computed.
+
+Given the assignment's name, the notebook is stamped: ``metadata.grader.assignment`` (how
+``grader check`` finds the assignment and its student kit) and ``metadata.grader.release``
+(a digest of the released notebook without its stamp, which the kit records too, so a
+check can tell a notebook released from another version of the assignment).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -50,24 +56,50 @@ def strip_solutions(source: str, where: str = "cell") -> str:
     return "\n".join(out)
 
 
-def release_notebook(reference: Path) -> nbformat.NotebookNode:
-    """The student version of ``reference`` (a new notebook object; nothing is written)."""
+def release_notebook(reference: Path, assignment: str | None = None) -> nbformat.NotebookNode:
+    """The student version of ``reference`` (a new notebook object; nothing is written),
+    stamped for ``assignment`` when given."""
     notebook = nbformat.read(str(reference), as_version=4)
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type == "code":
             cell.source = strip_solutions(cell.source, f"{reference.name} cell {index + 1}")
             cell.outputs = []
             cell.execution_count = None
+    if assignment is not None:
+        notebook.metadata.pop("grader", None)
+        stamp = {"assignment": assignment, "release": release_id(notebook)}
+        notebook.metadata["grader"] = stamp
     return notebook
 
 
-def release(reference: Path, destination: Path) -> Path:
+def release_id(notebook: nbformat.NotebookNode) -> str:
+    """A digest of a released notebook without its stamp (cells, metadata)."""
+    unstamped = nbformat.from_dict(notebook)
+    unstamped.metadata.pop("grader", None)
+    return hashlib.sha256(nbformat.writes(unstamped).encode()).hexdigest()[:16]
+
+
+def release(reference: Path, destination: Path, assignment: str | None = None) -> Path:
     """Write the student notebook for ``reference`` to ``destination``."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    destination.write_text(released_text(reference), encoding="utf-8")
+    destination.write_text(released_text(reference, assignment), encoding="utf-8")
     return destination
 
 
-def released_text(reference: Path) -> str:
+def released_text(reference: Path, assignment: str | None = None) -> str:
     """The exact text ``release`` writes, to compare with a checked-in student notebook."""
-    return nbformat.writes(release_notebook(reference)).rstrip("\n") + "\n"
+    return nbformat.writes(release_notebook(reference, assignment)).rstrip("\n") + "\n"
+
+
+def stamp_of(path: Path) -> dict[str, str]:
+    """A notebook's ``metadata.grader`` (empty when it has none or cannot be read): untrusted
+    text, used only to find a kit and to warn."""
+    import json
+
+    try:
+        stamp = json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("grader", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if not isinstance(stamp, dict):
+        return {}
+    return {k: v for k, v in stamp.items() if isinstance(k, str) and isinstance(v, str)}

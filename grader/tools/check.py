@@ -9,6 +9,11 @@ in the cell that defines them (``grader.tools.standing``).
 
 The exit status of ``grader check`` is ``exit_status``: 0 when every public check that ran
 passed, 1 when one failed, 2 when the notebook could not be checked at all.
+
+Where the assignment comes from (``resolve``): the student kit given (``--kit``), else
+``ASSIGNMENT.grader-kit.zip`` for the assignment the notebook is stamped with, looked for
+in the notebook's folder, the current folder, then ``$GRADER_KIT_PATH``'s folders; else, on
+an instructor's machine, the assignment itself (its public plan made from the reference).
 """
 
 from __future__ import annotations
@@ -16,13 +21,15 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from grader.errors import GraderError, UnknownQuestionError
+from grader.errors import GraderError, KitError, UnknownQuestionError
 from grader.results import CheckInfo, CheckResult, SubmissionResult
 
 if TYPE_CHECKING:
@@ -85,6 +92,7 @@ class CheckReport:
     problem: str | None = None  # why the notebook could not be checked at all
     result: SubmissionResult | None = None
     skipped: str = ""  # why nothing was checked (a call inside a notebook being graded)
+    kit: Path | None = None  # the student kit checked with (None: the assignment's reference)
 
     @property
     def checks(self) -> list[CheckResult]:
@@ -100,6 +108,17 @@ class CheckReport:
         if self.problem is not None:
             return EXIT_NOT_CHECKED
         return EXIT_PASSED if self.passed else EXIT_FAILED
+
+    @property
+    def public_points(self) -> float:
+        """The points the public checks earned (what ``--fail-under`` compares)."""
+        return round(sum(c.earned for c in self.checks), 4)
+
+    def exit_status_under(self, fail_under: float | None) -> int:
+        """``exit_status``, or with ``fail_under``: 1 when the public checks earn less."""
+        if fail_under is None or self.problem is not None:
+            return self.exit_status
+        return EXIT_FAILED if self.public_points < fail_under - 1e-9 else EXIT_PASSED
 
     @property
     def text(self) -> str:
@@ -144,8 +163,9 @@ def assignment_of(notebook: Path) -> str:
         metadata = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {})
         return str(metadata["grader"]["assignment"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise GraderError(f"cannot tell which assignment {notebook.name} is for; "
-                          "give it with --assignment NAME") from exc
+        raise GraderError(f"cannot tell which assignment {notebook.name} is for: give its "
+                          "student kit with --kit FILE, or the assignment with --assignment "
+                          "NAME") from exc
 
 
 def read_notebook(path: Path) -> list[CodeCell]:
@@ -171,35 +191,106 @@ def selected(questions: Sequence[QuestionInfo], ids: Sequence[str], assignment: 
 
 
 def check(notebook: str | Path, assignment: str | None = None, sandbox: str = "auto",
-          show: bool = True, questions: Sequence[str] = (), out: Path | None = None) -> CheckReport:
+          show: bool = True, questions: Sequence[str] = (), out: Path | None = None,
+          kit: Path | None = None) -> CheckReport:
     """Run the public checks of ``notebook`` (as last saved) and say where each question
-    stands; only ``questions`` when given. The run is kept in ``out`` when given (the next
-    check into it reuses its plan, and its observations of a notebook whose code did not
-    change), else in a temporary folder."""
+    stands; only ``questions`` when given. The checks come from ``kit`` or the kit found for
+    the notebook (see ``resolve``). The run is kept in ``out`` when given (the next check into
+    it reuses its plan, and its observations of a notebook whose code did not change), else in
+    a temporary folder."""
     from grader.grading import GradeOptions, grade
     from grader.observations import Observations
     from grader.plan import make_plan
     from grader.scoring.scorer import Selection
-    from grader.spec import load_assignment
     from grader.tools.standing import Standing
 
     path = Path(notebook)
     cells = read_notebook(path)
-    spec = load_assignment(assignment or assignment_of(path))
-    wanted = selected(assignment_questions(spec), questions, spec.name)
     with contextlib.ExitStack() as stack:
-        folder = out or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="grader-check-")))
-        options = GradeOptions(out=folder, jobs=1, sandbox=sandbox,
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="grader-check-")))
+        folder = out or work / "out"
+        source = stack.enter_context(resolve(path, assignment, kit, work, folder))
+        spec = source.assignment
+        wanted = selected(source.questions, questions, spec.name)
+        options = GradeOptions(out=folder, jobs=1, sandbox=sandbox, seed=source.seed,
                                selection=Selection(questions=tuple(questions), public_only=True))
         run = grade(spec, [path], options)
         (result,) = run.results
         observations = Observations.load(run.out / "submissions" / result.submission)
         plan = make_plan(spec, run.seed, cache=run.out / ".plan", public_only=True)
     probe_names = {p.key: p.name for p in plan.probes.probes if p.kind != "custom"}
+    result.notes += source.notes
     report = report_of(spec.name, wanted, result, Standing(cells, observations, probe_names))
+    report.kit = source.kit
     if show:
         print(report.text)
     return report
+
+
+@dataclass
+class CheckSource:
+    """Where a check's assignment, public plan and question list come from."""
+
+    assignment: Assignment
+    questions: list[QuestionInfo]
+    seed: int | None = None
+    kit: Path | None = None
+    notes: list[str] = field(default_factory=list)  # for the student (a kit of another release)
+
+
+@contextmanager
+def resolve(notebook: Path, assignment: str | None, kit: Path | None, work: Path,
+            out: Path) -> Iterator[CheckSource]:
+    """The kit given, else the kit found for the notebook's assignment (unpacked into
+    ``work``, its public plan placed where grading into ``out`` finds it), else the
+    assignment itself."""
+    from grader.spec.release import stamp_of
+    from grader.tools.studentkit import StudentKit, find_kit, shipped_plans_only
+
+    stamp = stamp_of(notebook)
+    wanted = assignment or stamp.get("assignment")
+    found = kit if kit is not None else find_kit(notebook, wanted)
+    if found is None:
+        yield _from_assignment(notebook, assignment)
+        return
+    opened = StudentKit.open(found)
+    if wanted and wanted != opened.assignment:
+        raise KitError(f"{notebook.name} is for {wanted!r}, but the kit {found.name} is for "
+                       f"{opened.assignment!r}: check it with {wanted}'s kit")
+    spec, plan = opened.unpack(work / "kit")
+    target = out / ".plan" / opened.manifest["plan"]
+    if not (target / "plan.json").is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.move(str(plan), str(target))
+    names = {q.id: tuple(q.names) for q in spec.questions}
+    infos = [QuestionInfo(q.id, q.title, q.points, q.has_public_checks, names.get(q.id, ()), q.optional)
+             for q in opened.questions]
+    notes = []
+    if stamp.get("release") and opened.release and stamp["release"] != opened.release:
+        notes.append(f"This notebook was released from another version of {opened.assignment} "
+                     f"than the kit {found.name}: the checks may ask for what your notebook does "
+                     "not have; get the current notebook or kit from your course.")
+    with shipped_plans_only():
+        yield CheckSource(spec, infos, opened.seed, found, notes)
+
+
+def _from_assignment(notebook: Path, assignment: str | None) -> CheckSource:
+    """An instructor's machine: the assignment with its reference (its public plan is made
+    from it); every check collected, none run, for the questions' points."""
+    from grader.errors import SpecError, UnknownAssignmentError
+    from grader.spec import load_assignment
+    from grader.tools.studentkit import kit_name, kit_search_path
+
+    name = assignment or assignment_of(notebook)
+    try:
+        spec = load_assignment(name)
+    except (UnknownAssignmentError, SpecError) as exc:
+        folders = ", ".join(str(f) for f in kit_search_path(notebook))
+        raise KitError(f"no student kit {kit_name(name)} in {folders} (nor $GRADER_KIT_PATH), and "
+                       f"the assignment cannot be used here ({exc}): put the kit your course "
+                       "gives beside the notebook, or give it with --kit FILE") from exc
+    return CheckSource(spec, assignment_questions(spec))
 
 
 def report_of(assignment: str, questions: Sequence[QuestionInfo], result: SubmissionResult,
@@ -280,6 +371,29 @@ def render_html(report: CheckReport) -> str:
             f"<th>To fix</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
             + (f"<ul>{notes}</ul>" if notes else "")
             + f"<p>{html.escape(conclusion(report))}</p>")
+
+
+def render_markdown(report: CheckReport) -> str:
+    """The check as a Markdown table (a CI job's summary). Everything a student wrote (names,
+    messages) is shown literally: HTML escaped, pipes and line breaks neutralised."""
+    def cell(text: str) -> str:
+        return html.escape(" ".join(text.split())).replace("|", "&#124;").replace("`", "&#96;")
+
+    if report.skipped or report.problem is not None:
+        return f"## Public checks\n\n{cell(render(report))}\n"
+    rows = ["| | Question | Status | To fix |", "|---|---|---|---|"]
+    for standing in report.questions:
+        status = standing.summary().partition(": ")[2]
+        mark = "✗" if standing.failed or standing.issues else "✓" if standing.checks else "·"
+        details = [issue.text for issue in standing.issues] + [
+            f"{c.check.name}: {_short(c.message)[0]}" for c in standing.checks if not c.passed]
+        rows.append(f"| {mark} | {cell(standing.question.title)} | {cell(status)} | "
+                    f"{'<br>'.join(cell(d) for d in details)} |")
+    total = sum(c.check.points for c in report.checks)
+    return "\n".join([f"## Public checks: {cell(report.assignment)}", "",
+                      f"{cell(report.notebook)}: the public checks earn {report.public_points:g} of "
+                      f"{total:g} points. The grade of record comes from the instructor's run, "
+                      "with hidden checks.", "", *rows, "", cell(conclusion(report))]) + "\n"
 
 
 def _short(message: str) -> list[str]:

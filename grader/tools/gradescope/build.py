@@ -25,6 +25,7 @@ from grader.errors import GraderError
 from grader.files import atomic_write
 from grader.spec import Assignment
 from grader.spec.assignment import SPEC_FILE
+from grader.spec.shipped import PLACEHOLDER, write_placeholder  # noqa: F401 - kept import path
 
 SOURCE = Path(__file__).resolve().parents[3]  # the grader's source tree (an editable install)
 
@@ -63,12 +64,8 @@ exec "$PYTHON" -m grader.tools.gradescope run-autograder {name} --root "$ROOT" \
 BUNDLE_SOURCE = ("pyproject.toml", "README.md", "grader")
 IMPORTS_TENSORFLOW = re.compile(r"^\s*(import|from)\s+(tensorflow|keras)\b", re.MULTILINE)
 PRIVATE, MANIFEST = "private", "bundle.json"
-IGNORED = ("__pycache__", "*.pyc", "examples", ".ipynb_checkpoints", ".benchmarks",
+IGNORED = ("__pycache__", "*.pyc", "examples", ".ipynb_checkpoints", ".benchmarks", "*.grader-kit.zip",
            ".pytest_cache")
-#: Stands at the reference's path in a bundle: the reference itself is not shipped.
-PLACEHOLDER = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
-    {"cell_type": "markdown", "id": "not-shipped", "metadata": {},
-     "source": "The reference is not shipped in a Gradescope bundle: its plan is."}]}
 #: The default Gradescope container: memory and CPU quota.
 CONTAINER_MB, CONTAINER_CPUS = 768, 0.5
 #: Gradescope's default time limit for one submission, in seconds.
@@ -194,7 +191,7 @@ def write_private(assignment: Assignment, seed: int, private: Path) -> dict[str,
         "digest": spec_digest(copy), "environment": _ship_environment(copy, private),
         "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    copy.reference.write_text(json.dumps(PLACEHOLDER, indent=1), encoding="utf-8")
+    write_placeholder(copy.reference)
     for cache in list((private / "spec").rglob("__pycache__")):
         shutil.rmtree(cache)
     atomic_write(private / MANIFEST, json.dumps(manifest, indent=2).encode())

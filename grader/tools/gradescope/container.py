@@ -20,18 +20,8 @@ from typing import Any
 from grader.errors import GraderError
 from grader.files import atomic_write
 from grader.spec import Assignment, Limits
+from grader.spec.shipped import ShippedAssignment
 from grader.tools.gradescope.build import MANIFEST, NOTEBOOK_CAP, PRIVATE, BrokenBundleError, spec_digest
-
-
-@dataclass(frozen=True)
-class ShippedAssignment(Assignment):
-    """An assignment as a bundle ships it, without its reference: its fingerprint (which
-    names its plan) is the one recorded when the bundle was built."""
-
-    shipped_fingerprint: str = ""
-
-    def fingerprint(self) -> str:
-        return self.shipped_fingerprint
 
 
 @dataclass(frozen=True)
