@@ -5,13 +5,17 @@ test_gradescope_container.py.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from grader.spec import load_assignment
 from grader.tools.ci_template import github_workflow, write_github_workflow
+from tests.conftest import EXAMPLES
 
 NAME = "convolve-by-hand"
 
@@ -96,3 +100,59 @@ def test_written_where_github_reads_workflows(spec, tmp_path, monkeypatch):
     path = write_github_workflow(spec)
     assert path == Path(".github/workflows") / f"check-{NAME}.yml"
     assert NAME in path.read_text()
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory):
+    """The student kit, as ``grader release`` writes it for the starter repository."""
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    out = tmp_path_factory.mktemp("release")
+    done = CliRunner().invoke(main, ["release", NAME, "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    return out / f"{NAME}.grader-kit.zip"
+
+
+@pytest.mark.skipif(shutil.which("grader") is None, reason="the grader command is not installed")
+@pytest.mark.parametrize("example, status", [("reference", 0), ("untouched", 1)])
+def test_the_check_step_runs_as_written_from_the_kit_alone(spec, kit, tmp_path, example, status):
+    """The workflow's "Public checks" script, run by bash in a checkout of a student
+    repository (notebook and kit, nothing else; no assignment known to the grader): the
+    reference passes, the untouched notebook fails, and the job summary has the table."""
+    script = parsed_steps(github_workflow(spec))["Public checks"]
+    shutil.copy(EXAMPLES / f"{example}.ipynb", tmp_path / f"{NAME}.ipynb")
+    shutil.copy(kit, tmp_path / kit.name)
+    summary = tmp_path / "summary.md"
+    env = {**os.environ, "GRADER_ASSIGNMENTS": str(tmp_path / "no-assignments"),
+           "GITHUB_STEP_SUMMARY": str(summary)}
+    done = subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == status, done.stdout[-3000:] + done.stderr[-3000:]
+    table = summary.read_text()
+    assert "| | Question | Status | To fix |" in table and "Output size" in table
+    assert "checked only at grading (2 points)" in table
+    if example == "reference":
+        assert "the public checks earn 3 of 3 points" in table and "✗" not in table
+    else:
+        assert "the public checks earn 0 of 3 points" in table and table.count("✗") >= 3
+
+
+def test_fail_under_judges_public_points(spec, kit, tmp_path):
+    """--fail-under compares the public checks' points: a notebook failing one public check
+    passes a threshold it still reaches, and fails one it does not."""
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    notebook = tmp_path / f"{NAME}.ipynb"
+    text = (EXAMPLES / "reference.ipynb").read_text()
+    assert "], axis=-1).astype(float)" in text
+    notebook.write_text(text.replace("], axis=-1).astype(float)", "][::-1], axis=-1).astype(float)"))
+    outcomes = {}
+    for threshold in ("1", "2"):
+        done = CliRunner().invoke(main, ["check", str(notebook), "--kit", str(kit),
+                                         "--fail-under", threshold])
+        outcomes[threshold] = done.exit_code
+    assert outcomes == {"1": 0, "2": 1}
