@@ -195,6 +195,9 @@ class ImportGuard:
             spec = getattr(module, "__spec__", None)
             api = self._api_of_file(getattr(module, "__file__", None)) or \
                 self._api_of_file(getattr(spec, "origin", None))
+            named = getattr(module, "__name__", None)
+            if isinstance(named, str) and named == getattr(spec, "name", None):
+                name = named  # an extension module also kept under its short name
             if api and not self._explained(name, api):
                 found.setdefault(api, name if self._api(name) == api else f"{api} (as {name})")
         for filename in _mapped_files() - mapped:
