@@ -172,8 +172,9 @@ class ImportGuard:
                             if self.where.get("kind") != "custom" else None)
 
     # --- the scan
-    def _present(self) -> tuple[frozenset[int], frozenset[str]]:
-        return frozenset(id(m) for m in list(sys.modules.values())), frozenset(_mapped_files())
+    def _present(self, maps: bool = True) -> tuple[frozenset[int], frozenset[str]]:
+        return (frozenset(id(m) for m in list(sys.modules.values())),
+                frozenset(_mapped_files() if maps else ()))
 
     def _api_of_file(self, filename: Any) -> str | None:
         if not isinstance(filename, str) or not self.paths:
@@ -200,7 +201,7 @@ class ImportGuard:
                 name = named  # an extension module also kept under its short name
             if api and not self._explained(name, api):
                 found.setdefault(api, name if self._api(name) == api else f"{api} (as {name})")
-        for filename in _mapped_files() - mapped:
+        for filename in (_mapped_files() - mapped) if mapped else ():
             api = self._api_of_file(filename)
             if api and not self._explained("", api):
                 found.setdefault(api, api)
@@ -261,7 +262,8 @@ class ImportGuard:
             return
         if self._finder not in sys.meta_path:
             sys.meta_path.insert(0, self._finder)
-        before = self._present()
+        # While a probe runs its calls are watched: the mapped files are read after cells only.
+        before = self._present(maps="probe" not in where)
         self.where = where
         try:
             yield self.loads
