@@ -248,10 +248,14 @@ class ImportGuard:
         sys.setprofile(self._profile)
         try:
             yield
-        finally:
-            if sys.getprofile() != self._profile:
-                self._record("the grader's watch switched off", [], "unchecked")
+        except BaseException:
+            # Python drops a profile hook that an exception (the time limit's) left: the
+            # probe fails and its answer is not taken, so nothing escaped.
             sys.setprofile(previous)
+            raise
+        if sys.getprofile() != self._profile:
+            self._record("the grader's watch switched off", [], "unchecked")
+        sys.setprofile(previous)
 
     @contextlib.contextmanager
     def watching(self, **where: Any) -> Iterator[list[dict[str, Any]]]:

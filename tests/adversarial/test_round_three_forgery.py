@@ -154,6 +154,7 @@ FORGERIES = {
 }
 
 SIGNAL = "importlib.import_module('scipy.' + 'signal')"
+QUOTED_SIGNAL = SIGNAL.replace("'", '"')  # inside a string of the notebook's
 TOUCH = "correlate2d(np.ones((2, 2)), np.ones((1, 1)))"
 HIDDEN_SOURCE = wrapper(f"import importlib; _ = {SIGNAL}.{TOUCH}")
 HELPER = ("from scipy.signal import correlate2d\n"
@@ -170,11 +171,12 @@ EVASIONS = {
         f"_thread = threading.Thread(target=lambda: {SIGNAL}); _thread.start(); _thread.join()\n",
         wrapper(f"import sys; _ = sys.modules['scipy.' + 'signal'].{TOUCH}")],
     "vendored-module-name": [
-        f"_ns = {{'__name__': 'scipy.signal.vendored'}}\nexec('import importlib\\nm = {SIGNAL}', _ns)\n",
+        f"_ns = {{'__name__': 'scipy.signal.vendored'}}\n"
+        f"exec('import importlib\\nm = {QUOTED_SIGNAL}', _ns)\n",
         wrapper(f"_ = _ns['m'].{TOUCH}")],
     "code-relabelled-as-a-library-file": [
         "import json\n_ns = {}\nexec(compile('def touch():\\n    import importlib\\n"
-        f"    return {SIGNAL}\\n', json.__file__, 'exec'), _ns)\n",
+        f"    return {QUOTED_SIGNAL}\\n', json.__file__, 'exec'), _ns)\n",
         wrapper(f"_ = _ns['touch']().{TOUCH}")],
     "exec-of-base64-source": [
         "import base64\nexec(base64.b64decode("
