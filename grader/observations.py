@@ -98,6 +98,9 @@ class ForbiddenLoad:
     probe: str | None = None
     functions: list[str] = field(default_factory=list)
     binds: list[str] = field(default_factory=list)
+    #: "load": the module was loaded; "call": its code was called while a probe ran;
+    #: "unchecked": the probed code escaped the guard (``module`` says how: a new thread...)
+    kind: str = "load"
 
     def charged(self) -> list[str]:
         """The notebook's names that reach it: the functions that loaded it, the name probed,
@@ -109,6 +112,10 @@ class ForbiddenLoad:
         where = (f"while grading {self.probe}" if self.probe
                  else f"code cell {(self.cell or 0) + 1}")
         inside = f", in {self.functions[0]}" if self.functions else ""
+        if self.kind == "call":
+            return f"{self.module} called at run time ({where}{inside})"
+        if self.kind == "unchecked":
+            return f"{self.module}, which could not be checked for forbidden APIs ({where}{inside})"
         return f"{self.module} loaded at run time ({where}{inside})"
 
 

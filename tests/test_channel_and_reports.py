@@ -34,24 +34,61 @@ def _array_line(key, where, tree):
     return {"event": "probe", "key": key, "status": "ok", "value": tree, "arrays": where}
 
 
-def test_only_planned_keys_and_the_first_answer_count(tmp_path):
-    lines = [{"event": "probe", "key": "k0", "status": "ok", "value": n} for n in range(400)]
-    lines += [{"event": "probe", "key": f"made-up-{n}", "status": "ok", "value": 1}
-              for n in range(100)]
+def _probing(answers):
+    """The lines the grader's runner writes: the probes marker, then each probe's start and
+    its answer, in the plan's order."""
+    lines = [{"event": "probes"}]
+    for number, answer in enumerate(answers):
+        lines += [{"event": "probe-start", "number": number, "key": answer["key"]}, answer]
+    return lines + [{"event": "done"}]
+
+
+@pytest.mark.parametrize("lines, reason", [
+    ([{"event": "probe", "key": "k0", "status": "ok", "value": 1}],
+     "an answer written before the probes began"),
+    ([{"event": "probes"}, {"event": "probe", "key": "k0", "status": "ok", "value": 1}],
+     "the probe running"),
+    ([{"event": "probes"}, {"event": "probe-start", "number": 0, "key": "k0"},
+      {"event": "probe", "key": "k0", "status": "ok", "value": 1},
+      {"event": "probe", "key": "k0", "status": "ok", "value": 2}], "the probe running"),
+    ([{"event": "probes"}, {"event": "probe-start", "number": 1, "key": "k0"}], "order"),
+    ([{"event": "probes"}, {"event": "probe-start", "number": 1, "key": "k1"},
+      {"event": "probe-start", "number": 0, "key": "k0"}], "order"),
+    ([{"event": "probes"}, {"event": "probes"}], "a second start of the probes"),
+    ([{"event": "probes"}, {"event": "cell", "index": 3, "status": "ok"}], "a cell's line"),
+    ([{"event": "tampered", "reason": "threads were running"}], "threads were running"),
+])
+def test_a_line_out_of_place_voids_the_run(tmp_path, lines, reason):
     attempt = events.read_events("s", *_write(tmp_path, lines + [{"event": "done"}]), PLAN,
                                  "completed")
-    assert set(attempt.observations.probes) == {"k0", "k1", "k2"}
-    assert attempt.observations.probes["k0"].value == 0
-    assert attempt.observations.probes["k1"].status == "not-run"
+    assert "tampered with grading" in attempt.observations.problem
+    assert reason in attempt.observations.problem
+    assert attempt.running is None  # not run again
+
+
+def test_answers_in_place_are_taken_and_unknown_lines_skipped(tmp_path):
+    answers = [{"event": "probe", "key": f"k{n}", "status": "ok", "value": n} for n in (0, 2)]
+    lines = ["{garbage", {"event": "made-up"}, {"event": "probes"},
+             {"event": "probe-start", "number": 0, "key": "k0"}, answers[0],
+             {"event": "forbidden-load", "module": "scipy.signal", "probe": "relu", "kind": "call"},
+             {"event": "probe-start", "number": 2, "key": "k2"}, answers[1], {"event": "done"}]
+    (tmp_path / "events").write_text("".join((x if isinstance(x, str) else json.dumps(x)) + "\n"
+                                             for x in lines))
+    (tmp_path / "arrays").write_bytes(b"")
+    attempt = events.read_events("s", tmp_path / "events", tmp_path / "arrays", PLAN, "completed")
+    probes = attempt.observations.probes
+    assert attempt.observations.problem is None
+    assert [probes[k].status for k in ("k0", "k1", "k2")] == ["ok", "not-run", "ok"]
+    assert probes["k2"].value == 2
+    assert attempt.observations.loaded[0].kind == "call"
 
 
 def test_arrays_past_the_submission_budget_are_refused(tmp_path, monkeypatch):
     tree, arrays = wire.encode(np.zeros(1000))
     payload = wire.save_arrays(arrays)
     monkeypatch.setattr(events, "MAX_ARRAY_BYTES", 2 * len(payload) + 10)
-    lines = [_array_line(key, [0, len(payload)], tree) for key in ("k0", "k1", "k2")]
-    attempt = events.read_events("s", *_write(tmp_path, lines + [{"event": "done"}], payload),
-                                 PLAN, "completed")
+    lines = _probing([_array_line(key, [0, len(payload)], tree) for key in ("k0", "k1", "k2")])
+    attempt = events.read_events("s", *_write(tmp_path, lines, payload), PLAN, "completed")
     probes = attempt.observations.probes
     assert [probes[k].status for k in ("k0", "k1", "k2")] == ["ok", "ok", "error"]
     assert "size limit of all results of one notebook" in probes["k2"].error["message"]
@@ -59,7 +96,7 @@ def test_arrays_past_the_submission_budget_are_refused(tmp_path, monkeypatch):
 
 def test_reading_past_the_time_bound_is_a_problem_not_a_crash(tmp_path, monkeypatch):
     monkeypatch.setattr(events, "MAX_READ_SECONDS", -1.0)
-    lines = [{"event": "probe", "key": "k0", "status": "ok", "value": 1}, {"event": "done"}]
+    lines = _probing([{"event": "probe", "key": "k0", "status": "ok", "value": 1}])
     attempt = events.read_events("s", *_write(tmp_path, lines), PLAN, "completed")
     assert "not graded" in attempt.observations.problem
     assert attempt.observations.probes["k0"].status == "not-run"

@@ -30,6 +30,7 @@ import numpy as np
 from grader import wire
 from grader.child import GRADING_ENV
 from grader.child.dispatch import NotDefined, answer, load_custom_probes, undefined_error
+from grader.child.guard import CELL_FILE_PREFIX, ImportGuard, Integrity, notebook_threads
 from grader.child.job import Injection, Job, Probe
 
 SCRIPT_CELL_MAGICS = ("bash", "sh", "script", "system", "perl", "ruby", "python", "python2",
@@ -98,7 +99,6 @@ class CappedText(io.TextIOBase):
         return "".join(self.parts)
 
 
-CELL_FILE_PREFIX = "<ipython-input-"
 #: After the time limit, the interrupt repeats at this interval until the code returns.
 REPEAT_INTERVAL = 0.05
 
@@ -173,104 +173,6 @@ def describe_error(exc: BaseException, cell_files: dict[str, int]) -> dict[str, 
         "message": message[:MAX_MESSAGE],
         "traceback": "\n".join(lines[-8:])[:MAX_MESSAGE],
     }
-
-
-class ImportGuard:
-    """Records every forbidden module the notebook's code loads, as it happens.
-
-    Static analysis cannot see a module name built at run time
-    (``import_module('.'.join(['scipy', 'signal']))``). Every way of importing asks the
-    finders on ``sys.meta_path`` for a module not loaded yet, so a finder placed first sees
-    them all: modules the prelude, a preload or the grader loaded before are never asked for,
-    and are not the student's doing. A load counts only when a frame of the notebook's cells
-    is on the stack (a custom probe's own imports do not), and not when a forbidden module
-    loads another as part of its own loading (one record, not forty). Each load is charged to
-    what was running: the notebook's function on the stack (the outermost one), the probed
-    name, or, at a cell's top level, the names that cell binds. A notebook that removes the
-    finder is still seen: the forbidden modules that appeared in ``sys.modules`` meanwhile
-    are recorded, charged to what ran, and the finder is put back.
-    """
-
-    def __init__(self, forbidden: Collection[str], events: EventLog) -> None:
-        self.forbidden = tuple(forbidden)
-        self.events = events
-        self.where: dict[str, Any] | None = None  # the cell or probe running, None: not watching
-        self.loads: list[dict[str, Any]] = []  # this cell's or probe's loads, not yet written
-        self._busy = False
-        self._finder = _GuardFinder(self)
-        self._before: frozenset[str] = frozenset()
-
-    def find(self, module: str) -> None:
-        if self.where is None or self._busy or not self._matches(module):
-            return
-        self._busy = True
-        try:
-            functions = self._notebook_functions(sys._getframe(2))
-            if functions is not None and not any(load["module"] == module for load in self.loads):
-                self.loads.append({"module": module, "functions": functions})
-        finally:
-            self._busy = False
-
-    def _matches(self, module: str) -> bool:
-        return any(module == api or module.startswith(api + ".") for api in self.forbidden)
-
-    def _notebook_functions(self, frame: Any) -> list[str] | None:
-        """Names of the notebook's functions on the stack, outermost first (an empty list:
-        the cell's top level); None when no frame of the notebook's cells is on it, or when
-        a forbidden module is loading this one."""
-        names: list[str] = []
-        seen = False
-        while frame is not None:
-            code = frame.f_code
-            if code.co_filename.startswith(CELL_FILE_PREFIX):
-                seen = True
-                if not code.co_name.startswith("<"):
-                    names.insert(0, code.co_name)
-            elif code.co_name == "<module>" and self._matches(str(frame.f_globals.get("__name__"))):
-                return None
-            frame = frame.f_back
-        return names if seen else None
-
-    @contextlib.contextmanager
-    def watching(self, **where: Any):
-        """Watch while a cell or probe runs (the loads are in ``self.loads`` after it)."""
-        self.loads = []
-        if not self.forbidden:
-            yield self.loads
-            return
-        if self._finder not in sys.meta_path:
-            sys.meta_path.insert(0, self._finder)
-        before = frozenset(sys.modules)
-        self.where = where
-        try:
-            yield self.loads
-        finally:
-            self.where = None
-            if self._finder not in sys.meta_path:  # removed by the notebook: what appeared
-                self._appeared(before)
-                sys.meta_path.insert(0, self._finder)
-
-    def _appeared(self, before: frozenset[str]) -> None:
-        new = [m for m in list(sys.modules) if m not in before and self._matches(m)]
-        for module in new:
-            parent = module.rpartition(".")[0]
-            if parent not in new and not any(load["module"] == module for load in self.loads):
-                self.loads.append({"module": module, "functions": []})
-
-    def report(self, loads: list[dict[str, Any]], **extra: Any) -> None:
-        for load in loads[:50]:
-            self.events.write({"event": "forbidden-load", **load, **extra})
-
-
-class _GuardFinder:
-    """The import guard's finder: it finds nothing, it only tells the guard what is asked."""
-
-    def __init__(self, guard: ImportGuard) -> None:
-        self.guard = guard
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        self.guard.find(name)
-        return None
 
 
 class NotebookRunner:
@@ -379,18 +281,20 @@ class NotebookRunner:
         start = time.perf_counter()
         event: dict[str, Any] = {"event": "probe", "key": probe.key}
         name = probe.name
+        self.events.write({"event": "probe-start", "number": number, "key": probe.key})
         if self.timeouts.get(name, 0) >= self.strikes:
             message = f"not run: {name} already exceeded the time limit on {self.strikes} inputs"
             event.update(status="timeout", error={"type": "Timeout", "message": message})
             self.events.write(event)
             return
-        self.events.write({"event": "probe-start", "number": number, "key": probe.key})
+        watch_calls = self.guard.calls_watched if probe.kind != "custom" else contextlib.nullcontext
         try:
-            with captured(self.output_limit), self.guard.watching(probe=name):
+            with captured(self.output_limit), self.guard.watching(probe=name, kind=probe.kind):
                 with deadline(timeout, f"{name}(...)"):
                     args = wire.decode(probe.args, _copies(arrays))
                     kwargs = wire.decode(probe.kwargs, _copies(arrays))
-                    value = answer(self.shell.user_ns, custom, probe.kind, name, args, kwargs)
+                    with watch_calls():
+                        value = answer(self.shell.user_ns, custom, probe.kind, name, args, kwargs)
                     tree, value_arrays = wire.encode(value)
             event.update(status="ok", value=tree)
             if value_arrays:
@@ -454,16 +358,40 @@ def run_job(job: Job) -> None:
             arrays = dict(archive)
         args_file.unlink()
     runner = NotebookRunner(events, job.limits.max_output_chars, job.forbidden)
+    integrity = Integrity(runner.guard)  # before any student code: the grader's code as loaded
     events.write({"event": "start", "pid": os.getpid()})
     run_notebook(runner, job.cells, job.limits.cell_timeout, job.prelude, job.parameters,
                  set(job.skip_cells))
     custom = load_custom_probes(job.custom_probes)
     events.write({"event": "probes"})
-    skip_probes = set(job.skip_probes)
-    for number, probe in enumerate(job.probes):
-        if number not in skip_probes:
-            runner.probe(number, probe, arrays, custom, job.limits.probe_timeout, store)
+    if _untouched(events, integrity, runner.cell_files, threads=True):
+        integrity.refresh()  # the kit's modules, checked against their source, join the watch
+        skip_probes = set(job.skip_probes)
+        for number, probe in enumerate(job.probes):
+            if number not in skip_probes:
+                runner.probe(number, probe, arrays, custom, job.limits.probe_timeout, store)
+                if not _untouched(events, integrity, runner.cell_files):
+                    break
     events.write({"event": "done"})
+
+
+def _untouched(events: EventLog, integrity: Integrity, cell_files: Collection[str],
+               threads: bool = False) -> bool:
+    """Whether the probes may go on: the grader's code in this process is what it was, and
+    (at the start of the probes) no thread of the notebook runs beside them. Otherwise the
+    grader is told, and voids every answer of the run: it cannot say which are the
+    notebook's forgeries."""
+    changed = integrity.changes()
+    running = notebook_threads(cell_files) if threads else []
+    if not changed and not running:
+        return True
+    reasons = [f"the grader's code in its process was changed ({', '.join(changed[:5])})"] \
+        if changed else []
+    if running:
+        reasons.append(f"threads it started were still running when grading began "
+                       f"({', '.join(running[:5])}); end them (join) before the notebook ends")
+    events.write({"event": "tampered", "reason": "; ".join(reasons)})
+    return False
 
 
 def main(argv: list[str]) -> int:

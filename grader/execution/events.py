@@ -63,13 +63,14 @@ class Attempt:
 
 def read_events(submission: str, events_path: Path, arrays_path: Path, plan: ProbePlan,
                  ending: str) -> Attempt:
-    """The events of one attempt, validated. Only probes the plan asked for are taken, the
-    first answer to each, within ``MAX_ARRAY_BYTES`` of arrays and ``MAX_READ_SECONDS``."""
+    """The events of one attempt, validated. An answer is taken only where the grader's
+    runner writes it (``_Protocol``): anything else on the channel voids the whole run.
+    Reading stays within ``MAX_ARRAY_BYTES`` of arrays and ``MAX_READ_SECONDS``."""
     observations = Observations(submission=submission, ending=ending)
     attempt = Attempt(observations)
     done = False
     budget = _Budget(time.monotonic() + MAX_READ_SECONDS, MAX_ARRAY_BYTES, MAX_ARRAY_MEMBERS)
-    wanted = {probe.key for probe in plan.probes}
+    protocol = _Protocol(plan)
     log = _EventLog(events_path)
     for event in log.events():
         if time.monotonic() > budget.deadline:
@@ -77,21 +78,24 @@ def read_events(submission: str, events_path: Path, arrays_path: Path, plan: Pro
                                     f"in {MAX_READ_SECONDS:g} s; its results were not graded")
             break
         kind = event.get("event")
+        refused = protocol.refuses(event)
+        if refused:
+            observations.problem = tampered(refused)
+            attempt.running = None  # not run again: the notebook's own doing, not a crash
+            break
         if kind == "cell-start" and isinstance(event.get("index"), int):
             attempt.running = ("cell", event["index"])
-        elif kind == "probe-start" and isinstance(event.get("number"), int):
-            attempt.running = ("probe", event["number"]) if event["number"] < len(plan.probes) \
-                else None
+        elif kind == "probe-start":
+            attempt.running = ("probe", event["number"])
         elif kind == "cell":
             observations.cells.append(_cell_record(event))
             attempt.running = None
         elif kind == "probe":
-            key = event.get("key")
-            if key in wanted and key not in observations.probes:  # one answer per key: the first
-                record = _oversized(key) if event.get("probe") == "oversized" else \
-                    _probe_record(event, arrays_path, budget)
-                if record is not None:
-                    observations.probes[record.key] = record
+            key = event.get("key")  # the protocol let it stand: the probe running's answer
+            record = _oversized(str(key)) if event.get("probe") == "oversized" else \
+                _probe_record(event, arrays_path, budget)
+            if record is not None:
+                observations.probes[record.key] = record
             attempt.running = None
         elif kind == "forbidden-load" and len(observations.loaded) < MAX_LOADS:
             load = _forbidden_load(event)
@@ -114,6 +118,75 @@ def read_events(submission: str, events_path: Path, arrays_path: Path, plan: Pro
                        "message": log.overflow or _not_run_reason(observations)},
             )
     return attempt
+
+
+def tampered(reason: str) -> str:
+    """The problem of a run whose channel holds what the grader's runner did not write."""
+    return (f"the notebook's process tampered with grading ({reason}); none of its answers can "
+            f"be trusted, so none is graded")
+
+
+class _Protocol:
+    """Where the grader's runner writes each line, and so where an answer may stand.
+
+    The runner writes the cells' lines, then one ``probes`` line, then for each planned probe
+    in plan order (skipping those that crashed an earlier attempt) a ``probe-start`` line
+    naming it and one ``probe`` line answering it. A line of the protocol anywhere else was
+    written by the notebook: an answer before the probes began (the cells' forgery), a
+    second ``probes`` line, an answer for another probe, a second answer (a thread of the
+    notebook, or the function probed writing for itself). The run is then void; so too when
+    the runner itself reports (``tampered``) that the grader's code in the process was
+    changed or the notebook's threads still ran. Lines that are not JSON objects, or of no
+    kind the runner writes, are skipped.
+    """
+
+    def __init__(self, plan: ProbePlan) -> None:
+        self.keys = [probe.key for probe in plan.probes]
+        self.probing = False
+        self.started: int | None = None  # the probe started and not answered yet
+        self.last = -1
+        self.done = False
+
+    def refuses(self, event: dict) -> str | None:
+        """Why ``event`` cannot stand where it is (None: it can)."""
+        kind = event.get("event")
+        if kind == "tampered":
+            return _text(event.get("reason"), 1000) or "reported by the grader's runner"
+        if self.done and kind in ("cell-start", "cell", "probes", "probe-start", "probe", "done"):
+            return "a line after the end of the run"
+        if kind in ("cell-start", "cell"):
+            return "a cell's line after the probes began" if self.probing else None
+        if kind == "probes":
+            if self.probing:
+                return "a second start of the probes"
+            self.probing = True
+            return None
+        if kind == "probe-start":
+            return self._start(event.get("number"), event.get("key"))
+        if kind == "probe":
+            return self._answer(event.get("key"))
+        if kind == "done":
+            self.done = True
+        return None
+
+    def _start(self, number: Any, key: Any) -> str | None:
+        if not self.probing:
+            return "a probe started before the probes began"
+        if not isinstance(number, int) or isinstance(number, bool) or not \
+                self.last < number < len(self.keys) or key != self.keys[number]:
+            return "a probe started out of the plan's order"
+        if self.started is not None:
+            return "a probe started before the previous one was answered"
+        self.started = self.last = number
+        return None
+
+    def _answer(self, key: Any) -> str | None:
+        if not self.probing:
+            return "an answer written before the probes began"
+        if self.started is None or key != self.keys[self.started]:
+            return "an answer that is not the one the probe running asked for"
+        self.started = None
+        return None
 
 
 @dataclass
@@ -244,13 +317,15 @@ def _forbidden_load(event: dict) -> ForbiddenLoad | None:
     """A forbidden module the child's import guard saw loaded (a forged one only costs the
     notebook that forged it)."""
     module, cell, probe = event.get("module"), event.get("cell"), event.get("probe")
+    kind = event.get("kind", "load")
     if not isinstance(module, str) or not module:
         return None
     return ForbiddenLoad(
         module=_text(module, 300),
         cell=cell if isinstance(cell, int) and not isinstance(cell, bool) else None,
         probe=_text(probe, 300) or None,
-        functions=_names(event.get("functions")), binds=_names(event.get("binds")))
+        functions=_names(event.get("functions")), binds=_names(event.get("binds")),
+        kind=kind if kind in ("load", "call", "unchecked") else "load")
 
 
 def _names(value: Any) -> list[str]:

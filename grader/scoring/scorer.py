@@ -437,8 +437,10 @@ def feedback_notes(observations: Observations) -> list[str]:
         notes.extend(_cell_notes(cell))
     for use in observations.forbidden:
         notes.append(f"Forbidden API used: {use.describe()}.")
+    labels = {"load": "Forbidden module loaded", "call": "Forbidden module used",
+              "unchecked": "Forbidden APIs not checked"}
     for load in observations.loaded:
-        notes.append(f"Forbidden module loaded: {load.describe()}.")
+        notes.append(f"{labels.get(load.kind, labels['load'])}: {load.describe()}.")
     return notes
 
 
