@@ -22,7 +22,8 @@ NAME = "convolve-by-hand"
 pytestmark = pytest.mark.slow
 
 
-def _run(command: list[str], cwd: Path, env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess:
+def _run(command: list[str], cwd: Path, env: dict[str, str],
+         timeout: float = 900) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
@@ -80,7 +81,8 @@ def test_the_wheel_installs_without_tensorflow_or_the_solutions(student):
     ("untouched", 1, ["Output size: checked only at grading (2 points)",
                       "2-D convolution: 1 of 1 public checks failed (5 points)",
                       "X feature maps: 1 of 1 public checks failed (2 points)"]),
-    ("partly-correct", 0, ["2-D convolution: public checks passed, hidden checks decide at grading (5 points)",
+    ("partly-correct", 0, ["2-D convolution: public checks passed, hidden checks decide at "
+                           "grading (5 points)",
                            "Softmax: checked only at grading (2 points)"]),
     ("reference", 0, ["The X filters: public checks passed, hidden checks decide at grading (1 point)",
                       "Max pooling: checked only at grading (3 points)"]),
