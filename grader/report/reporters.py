@@ -26,6 +26,7 @@ from typing import Protocol, TypeVar
 from grader.errors import GraderError
 from grader.files import atomic_write
 from grader.observations import Observations, ProbeRecord
+from grader.plan.harness import ProbePlan
 from grader.report.feedback import write_feedback
 from grader.report.formats import github_annotations, gradebook_csv, junit_xml, markdown_summary
 from grader.report.results_json import write_results_json
@@ -53,6 +54,7 @@ class ScoredSubmission:
     observations: Observations
     reference: Mapping[str, ProbeRecord]  # the plan's reference records
     public_only: bool = False  # a student's `grader check`: public checks only
+    probes: ProbePlan | None = None  # the plan's probes (inputs), for known mistakes
 
 
 class Reporter(Protocol):
@@ -89,7 +91,7 @@ class FeedbackReporter:
     def write_submission(self, scored: ScoredSubmission) -> None:
         if not scored.public_only:
             write_feedback(scored.result, scored.folder, scored.assignment, scored.observations,
-                           scored.reference)
+                           scored.reference, scored.probes)
 
 
 class GradebookReporter:
