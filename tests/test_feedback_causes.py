@@ -9,6 +9,7 @@ not parse), and the reference.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -101,6 +102,24 @@ def test_an_undefined_name_points_at_the_cell_with_the_syntax_error(graded):
     assert rows["ReLU"] == ("relu is not defined: the cell starting `def relu(x):` has a syntax "
                             "error on line 6 ('(' was never closed) (3 hidden checks)")
     assert [q for q, text in rows.items() if text] == ["ReLU"]
+
+
+def test_results_json_is_markdown_cause_first(graded):
+    _, out = graded
+    data = json.loads((out / "submissions" / "uses-scipy" / "results.json").read_text())
+    assert data["output_format"] == "md"
+    heading, summary, pointer, *notes = data["output"].split("\n\n")
+    assert heading == "**Where your points went**"
+    assert [line.split(" (")[0] for line in summary.splitlines()] == [
+        "- **2-D convolution**", "- **Convolutional layer**", "- **X feature maps**"]
+    assert "feedback.html" in pointer
+    assert notes and all(note.startswith("```\nForbidden ") for note in notes)  # after the causes
+    conv2d = next(t for t in data["tests"] if t["tags"] == ["conv2d"])
+    assert conv2d["output"].startswith("- \u2717 no credit: it uses a forbidden API, "
+                                       "scipy.signal.correlate2d")
+    assert conv2d["output"].count("- \u2717") == 1
+    reference = json.loads((out / "submissions" / "reference" / "results.json").read_text())
+    assert reference["output"] == "" and reference["output_format"] == "md"
 
 
 # --- known mistakes, both ways, on the plan's hidden inputs ----------------------------------
