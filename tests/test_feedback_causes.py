@@ -182,3 +182,28 @@ def test_the_same_failure_with_other_numbers_is_one_cause():
         "[0, 0]: expected 1.5, got -2",
         "f(3x3 float64 array): expected shape (3, 3), got (2, 2)"]
     assert [len(c.checks) for c in causes] == [2, 2, 1]
+
+
+def test_build_cnn_names_logits_both_ways():
+    """build-cnn's logits mistake on a model summary's outputs (TensorFlow-free: the records
+    the build_cnn_model probe gives, for a softmax output and for logits)."""
+    import numpy as np
+
+    from grader.child.job import Probe
+    from grader.plan.harness import ProbePlan
+    from grader.spec import load_assignment
+
+    mistakes = declared(load_assignment("build-cnn").folder)
+    from grader.scoring.proxy import probe_key
+
+    key, args, kwargs, arrays = probe_key("custom", "build_cnn_model", (), {})
+    plan = ProbePlan([Probe("k", "custom", "build_cnn_model", args, kwargs)], arrays)
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4, 10)) * 3
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    expected = {"k": ProbeRecord("k", "ok", {"output": probabilities})}
+    mistaken = {"k": ProbeRecord("k", "ok", {"output": logits})}
+    found = detect(mistakes, plan, mistaken, expected)
+    assert [f.mistake.question for f in found] == ["cnn_architecture"]
+    assert "logits, not probabilities" in found[0].mistake.says
+    assert detect(mistakes, plan, expected, expected) == []
