@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -84,6 +85,42 @@ def check(question: str, points: float, *, public: bool = False) -> Callable[[F]
     if points < 0:
         raise ValueError("points must be non-negative")
     return pytest.mark.grader(question=question, points=float(points), public=public)
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A classic mistake of a question, declared in the assignment's ``mistakes.py``: either
+    ``answer`` computes the mistaken answer from a probe's inputs, or ``seen`` tells whether
+    an answer is one (given the student's and the expected answer, then the inputs). The
+    feedback says ``says`` when the student's wrong answers are all the mistake's."""
+
+    question: str
+    name: str  # the function, value or custom probe the mistake is about
+    says: str  # the sentence the student reads
+    kind: str = "call"  # the probe's kind: "call", "value" or "custom"
+    answer: Callable[..., Any] | None = None
+    seen: Callable[..., bool] | None = None
+
+
+def mistake(question: str, name: str, says: str, kind: str = "call") -> Callable[[F], F]:
+    """Declare the decorated function as a classic mistake of ``question``: called with the
+    inputs of every probe of ``name``, it returns the answer the mistake gives (a flipped
+    kernel: ``correlate`` turned into ``convolve``). Run in the grader's process on plain
+    data, like checks."""
+    def declare(function: F) -> F:
+        function.__grader_mistake__ = Mistake(question, name, says, kind, answer=function)  # type: ignore[attr-defined]
+        return function
+    return declare
+
+
+def mistake_seen(question: str, name: str, says: str, kind: str = "custom") -> Callable[[F], F]:
+    """Declare ``function(answer, expected, *inputs)`` as telling a classic mistake of
+    ``question`` by its answers to ``name`` (logits where probabilities are asked for), when
+    the mistaken answer cannot be computed from the inputs alone."""
+    def declare(function: F) -> F:
+        function.__grader_mistake__ = Mistake(question, name, says, kind, seen=function)  # type: ignore[attr-defined]
+        return function
+    return declare
 
 
 def load_sibling(anchor: str, filename: str) -> Any:

@@ -273,7 +273,7 @@ def _write(assignment: Assignment, plan: Plan, submission: Submission, observati
     folder = options.out / "submissions" / submission.name
     folder.mkdir(parents=True, exist_ok=True)
     report_submission(ScoredSubmission(result, folder, assignment, observations, plan.reference,
-                                       public_only=options.selection.public_only))
+                                       public_only=options.selection.public_only, probes=plan.probes))
     result.timings["write"] = observations.timings["write"] = round(time.perf_counter() - started, 4)
     if save_observations:
         observations.save(folder)

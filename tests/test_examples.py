@@ -33,7 +33,16 @@ def test_results_json_is_gradescope_format(graded):
     conv2d = [c for c in results["partly-correct"].checks if c.check.question == "conv2d"]
     passed = sum(c.passed for c in conv2d)
     assert 0 < passed < len(conv2d)
-    assert convolution["output"].startswith(f"{passed} of {len(conv2d)} checks passed\n- FAILED")
+    # Markdown, cause first: the known mistake, the hidden cases folded, then the checks
+    assert data["output_format"] == "md"
+    lines = convolution["output"].splitlines()
+    assert lines[0].startswith("**Known mistake: conv2d flips the kernel")
+    assert lines[1].startswith("- \u2717 13 hidden checks fail the same way; the first: conv2d(")
+    assert lines[3:6] == [f"{passed} of {len(conv2d)} checks passed", "",
+                          "- FAILED (0.3333 pt): conv2d slides without flipping the kernel (hidden, "
+                          "non-symmetric kernels) \\[h6-w6-kh3-kw3\\]"]
+    assert data["output"].startswith("**Where your points went**\n\n- **2-D convolution** (1.333 / 5): "
+                                     "Known mistake: conv2d flips the kernel")
     # every check stays in extra_data, and reads back as it was
     assert len(data["extra_data"]["checks"]) == len(results["partly-correct"].checks)
 

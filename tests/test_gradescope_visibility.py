@@ -28,6 +28,9 @@ def test_a_hidden_question_is_hidden_until_published(tmp_path, monkeypatch):
     shown = {test["tags"][0]: test["visibility"] for test in data["tests"]}
     assert shown.pop("conv2d") == "after_published"
     assert set(shown.values()) == {"visible"}
+    # the submission's summary of causes, always visible, keeps the hidden question's to itself
+    assert "**Softmax** (1 / 2): Known mistake: softmax" in data["output"]
+    assert "2-D convolution" not in data["output"] and "conv2d flips" not in data["output"]
 
 
 def test_unknown_visibility_is_a_spec_error(tmp_path, monkeypatch):

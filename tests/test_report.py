@@ -16,6 +16,7 @@ from rich.console import Console
 from grader.errors import GraderError
 from grader.report.classview import (
     REPORT_FILE,
+    class_page,
     common_failures,
     histogram,
     load,
@@ -203,3 +204,20 @@ def test_a_question_left_out_of_a_grade_is_blank_in_the_gradebook_not_zero():
     rows = {row["submission"]: row for row in csv.DictReader(io.StringIO(gradebook_csv([ss_vae, db_vae])))}
     assert rows["a"]["ss_vae_loss"] == "0" and rows["a"]["debiasing_loss"] == ""
     assert rows["b"]["debiasing_loss"] == "2" and rows["b"]["ss_vae_loss"] == ""
+
+
+def test_roster_lists_every_student_with_a_link_and_each_failure_its_students(report, run):
+    import re
+
+    page = class_page(report)
+    roster = page[page.index("<h2>Roster</h2>"):page.index("</tbody></table>")]
+    rows = re.findall(r'<tr><td><a href="submissions/([\w-]+)/feedback.html">\1</a></td>'
+                      r'<td class="num" data-sort="([\d.]+)">', roster)
+    assert sorted(name for name, _ in rows) == sorted(s.name for s in report.submissions)
+    scores = {s.name: s.score for s in report.submissions}
+    assert {name: float(score) for name, score in rows} == scores
+    assert roster.count('<td class="num" data-sort=') == len(rows) * (1 + len(report.questions))
+    assert "table.sortable" in page  # the script that sorts a column on a click
+    failures = page[page.index("<h2>Most common failures</h2>"):page.index("<h2>Slowest")]
+    scipy = failures[failures.index("forbidden API"):]
+    assert '<a href="submissions/uses-scipy/feedback.html">uses-scipy</a>' in scipy.split("</tr>")[0]

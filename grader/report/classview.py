@@ -344,6 +344,7 @@ def class_page(report: ClassReport, slowest: int = 10) -> str:
              f'<p class="sub">{len(report.submissions)} submission(s) in {e(str(report.out))}'
              + (f", seed {report.seed}" if report.seed is not None else "") + "</p>",
              "<p>" + ", ".join(f"{e(k)} <b>{v:.3g}</b>" for k, v in stats.items()) + "</p>"]
+    parts += _roster(report)
     parts += ["<h2>Score distribution</h2>", _plot(_draw_histogram, report, _histogram_text(report))]
     parts += ["<h2>Questions</h2>", _plot(_draw_questions, report, ""), "<table>",
               "<tr><th>question</th><th>mean</th><th>full marks</th><th>no points</th>"
@@ -360,9 +361,11 @@ def class_page(report: ClassReport, slowest: int = 10) -> str:
         parts.append(f"<h3>{e(titles.get(qid, qid))}</h3><table>"
                      "<tr><th>submissions</th><th>checks</th><th>message</th></tr>")
         for group in groups:
-            names = ", ".join(group.submissions[:12]) + (" ..." if len(group.submissions) > 12 else "")
-            parts.append(f'<tr><td class="num" title="{e(names)}">{len(group.submissions)}</td>'
-                         f'<td class="num">{group.checks}</td><td><pre>{e(group.example)}</pre></td></tr>')
+            names = ", ".join(_linked(report, name) for name in group.submissions[:30])
+            names += f" and {len(group.submissions) - 30} more" if len(group.submissions) > 30 else ""
+            parts.append(f'<tr><td class="num">{len(group.submissions)}</td>'
+                         f'<td class="num">{group.checks}</td><td><pre>{e(group.example)}</pre>'
+                         f"<small>{names}</small></td></tr>")
         parts.append("</table>")
     parts += [f"<h2>Slowest {slowest} submissions (seconds)</h2>", "<table>",
               "<tr>" + "".join(f"<th>{e(c)}</th>" for c in SLOW_COLUMNS) + "</tr>"]
@@ -373,8 +376,47 @@ def class_page(report: ClassReport, slowest: int = 10) -> str:
             cells[0] = f'<a href="{e(link)}">{cells[0]}</a>'
         parts.append("<tr>" + "".join(f'<td class="num">{c}</td>' if 0 < i < 5 or i == 6 else f"<td>{c}</td>"
                                       for i, c in enumerate(cells)) + "</tr>")
-    parts += ["</table>", "</body>", "</html>", ""]
+    parts += ["</table>", f"<script>{SORT_SCRIPT}</script>", "</body>", "</html>", ""]
     return "\n".join(parts)
+
+
+#: Click a column's header of a sortable table to sort by it (again: the other way).
+SORT_SCRIPT = """
+document.querySelectorAll('table.sortable th').forEach((th, column) => th.addEventListener('click', () => {
+  const body = th.closest('table').tBodies[0], rows = [...body.rows];
+  const key = r => { const v = r.cells[column].dataset.sort ?? r.cells[column].textContent;
+                     return isNaN(parseFloat(v)) ? v : parseFloat(v); };
+  const down = th.dataset.down !== 'true'; th.dataset.down = down;
+  rows.sort((a, b) => (key(a) > key(b) ? 1 : key(a) < key(b) ? -1 : 0) * (down ? -1 : 1));
+  rows.forEach(r => body.appendChild(r));
+}));
+"""
+
+
+def _linked(report: ClassReport, name: str) -> str:
+    """A submission's name, linked to its feedback page when there is one."""
+    link = f"submissions/{name}/feedback.html"
+    if (report.out / link).is_file():
+        return f'<a href="{html.escape(link)}">{html.escape(name)}</a>'
+    return html.escape(name)
+
+
+def _roster(report: ClassReport) -> list[str]:
+    """Every submission: its total and each question's points, linked to its feedback page;
+    sortable by any column (a click on its header)."""
+    e = html.escape
+    questions = report.questions
+    head = "".join(f'<th title="{e(q.title)}">{e(q.id)}</th>' for q in questions)
+    parts = ["<h2>Roster</h2>", "<p>Click a column to sort by it.</p>",
+             '<table class="sortable"><thead><tr><th>submission</th><th>total</th>'
+             f"{head}</tr></thead><tbody>"]
+    for s in sorted(report.submissions, key=lambda s: s.name):
+        cells = "".join(f'<td class="num" data-sort="{s.questions.get(q.id, (0.0, 0.0))[0]}">'
+                        f"{s.questions.get(q.id, (0.0, 0.0))[0]:.3g}</td>" for q in questions)
+        parts.append(f"<tr><td>{_linked(report, s.name)}</td><td class=\"num\" data-sort=\"{s.score}\">"
+                     f"{s.score:.4g} / {s.max_score:g}</td>{cells}</tr>")
+    parts.append("</tbody></table>")
+    return parts
 
 
 def _plot(draw: Any, report: ClassReport, fallback: str) -> str:
@@ -417,9 +459,10 @@ def _draw_histogram(figure: Any, report: ClassReport) -> None:
 
 def _draw_questions(figure: Any, report: ClassReport) -> None:
     questions = report.questions
-    figure.set_size_inches(8, 0.8 + 0.42 * len(questions))
-    ax = figure.subplots(gridspec_kw={"left": 0.36, "right": 0.97, "bottom": 0.6 / (0.8 + 0.42 * len(
-        questions)), "top": 0.98})
+    figure.set_size_inches(8, 1.2 + 0.42 * len(questions))
+    height = 0.8 + 0.42 * len(questions)
+    ax = figure.subplots(gridspec_kw={"left": 0.36, "right": 0.97, "bottom": 0.6 / height,
+                                      "top": 1 - 0.4 / height})
     labels = [q.title if len(q.title) <= 45 else q.title[:42] + "..." for q in questions]
     mean = [q.mean / q.possible if q.possible else 0.0 for q in questions]
     rate = [q.pass_rate for q in questions]
@@ -429,4 +472,5 @@ def _draw_questions(figure: Any, report: ClassReport) -> None:
     ax.set_yticks(list(rows), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.legend(loc="lower right", fontsize=8)
+    # above the bars, never on them
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, fontsize=8, frameon=False)

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import html
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.files import atomic_write
 from grader.observations import Observations, ProbeRecord
+from grader.plan.harness import ProbePlan
+from grader.report.causes import Cause, QuestionCauses, notebook_cells, question_causes
 from grader.report.confusion import confusion_matrices
 from grader.report.figures import (
     ANNOTATE_ALL,
@@ -50,6 +52,7 @@ from grader.report.formats import printable
 from grader.report.hooks import HOOK_FILE, Answer, FeedbackContext, assignment_figures
 from grader.results import CheckResult, SubmissionResult
 from grader.spec import Assignment
+from grader.spec.notebook import CodeCell
 
 __all__ = ["ANNOTATE_ALL", "DPI", "HOOK_FILE", "MATPLOTLIB_MISSING", "MAX_ANNOTATED", "MAX_CHANNELS",
            "MAX_PIXELS", "PNG_SIGNATURE", "STYLE", "Answer", "Confusion", "Feedback", "FeedbackContext",
@@ -67,24 +70,38 @@ class Feedback:
     pictures: list[Picture] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # for the instructor: why pictures are missing
     tracebacks: list[tuple[str, str]] = field(default_factory=list)  # (cell, its traceback)
+    questions: list[QuestionCauses] = field(default_factory=list)  # each with why it lost points
+    notes: list[str] = field(default_factory=list)  # the result's notes, cells named by first line
 
 
-def cell_tracebacks(observations: Observations | None) -> list[tuple[str, str]]:
-    """The traceback (notebook frames only) of each code cell that raised, for the student."""
+def cell_tracebacks(observations: Observations | None,
+                    cells: Sequence[CodeCell] = ()) -> list[tuple[str, str]]:
+    """The traceback (notebook frames only) of each code cell that raised, for the student;
+    the cell named by its first line when the notebook's ``cells`` are given."""
+    from grader.tools.standing import cell_label
+
     found = []
     for cell in observations.cells if observations is not None else []:
         error = cell.error or {}
         if cell.status == "error" and error.get("traceback") and error.get("type") != "NotImplementedError":
-            found.append((f"Code cell {cell.index + 1}",
+            found.append((cell_label(cells, cell.index) if cells else f"Code cell {cell.index + 1}",
                           f"{error['traceback']}\n{error.get('type')}: {error.get('message', '')}"))
     return found
 
 
 def build(result: SubmissionResult, assignment: Assignment | None = None,
           observations: Observations | None = None,
-          reference: Mapping[str, ProbeRecord] | None = None) -> Feedback:
-    """Collect what the feedback shows, drawing every picture (never raises for a picture)."""
+          reference: Mapping[str, ProbeRecord] | None = None,
+          probes: ProbePlan | None = None) -> Feedback:
+    """Collect what the feedback shows, drawing every picture (never raises for a picture).
+
+    ``probes`` (the plan's inputs) lets the known mistakes of the assignment be named."""
+    from grader.tools.standing import with_cell_labels
+
     feedback = Feedback(result, assignment.title if assignment else result.assignment)
+    cells = notebook_cells(result, assignment)
+    feedback.questions = question_causes(result, assignment, observations, probes, reference)
+    feedback.notes = [with_cell_labels(note, cells) for note in result.notes]
     figures: list[Figure] = []
     if assignment is not None and not result.problem:
         context = FeedbackContext(assignment, result, observations, reference or {})
@@ -96,7 +113,7 @@ def build(result: SubmissionResult, assignment: Assignment | None = None,
     except Exception as exc:  # noqa: BLE001 - a message that fooled the parser costs a picture
         feedback.problems.append(f"could not read a confusion matrix: {exc}")
     feedback.pictures = [render(f) for f in figures] + attached_pictures(result)
-    feedback.tracebacks = cell_tracebacks(observations)
+    feedback.tracebacks = cell_tracebacks(observations, cells)
     return feedback
 
 
@@ -111,17 +128,20 @@ def attached_pictures(result: SubmissionResult) -> list[Picture]:
 
 def write_feedback(result: SubmissionResult, folder: Path, assignment: Assignment | None = None,
                    observations: Observations | None = None,
-                   reference: Mapping[str, ProbeRecord] | None = None) -> list[Path]:
+                   reference: Mapping[str, ProbeRecord] | None = None,
+                   probes: ProbePlan | None = None) -> list[Path]:
     """Write ``feedback.html`` and ``feedback.md`` into ``folder``; never raises.
 
-    ``observations`` and ``reference`` (the plan's reference records) are only needed for
-    the assignment's own pictures. Returns the files written.
+    ``observations``, ``reference`` (the plan's reference records) and ``probes`` (its
+    inputs) are needed for the assignment's own pictures and its known mistakes. Returns
+    the files written.
     """
     try:
-        feedback = build(result, assignment, observations, reference)
+        feedback = build(result, assignment, observations, reference, probes)
     except Exception as exc:  # noqa: BLE001 - the grade is written already; keep the words
         feedback = Feedback(result, result.assignment,
-                            problems=[f"pictures left out: {type(exc).__name__}: {exc}"])
+                            problems=[f"pictures left out: {type(exc).__name__}: {exc}"],
+                            questions=question_causes(result), notes=list(result.notes))
     written = []
     for name, renderer in (("feedback.html", html_page), ("feedback.md", markdown)):
         try:
@@ -133,12 +153,8 @@ def write_feedback(result: SubmissionResult, folder: Path, assignment: Assignmen
     return written
 
 
-def _by_question(result: SubmissionResult) -> list[tuple[str, str, float, float, list[CheckResult]]]:
-    rows = []
-    for question in result.questions:
-        checks = [c for c in result.checks if c.check.question == question.id]
-        rows.append((question.id, question.title, question.earned, question.possible, checks))
-    return rows
+#: How many checks of one cause are listed with their messages.
+MAX_CHECKS_SHOWN = 20
 
 
 def _points(value: float) -> str:
@@ -169,10 +185,18 @@ pre { background: #f5f7f8; padding: .6em .8em; overflow-x: auto; font-size: 13px
 figure { margin: 1.2em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #e3e7ea; }
 figcaption { color: #5b6670; font-size: 13px; }
 footer { color: #5b6670; font-size: 12px; margin-top: 3em; }
+table.questions td { vertical-align: top; } table.questions td:first-child { width: 12em; }
+table.questions td:nth-child(2) { width: 6em; }
+details.cause { margin: .15em 0; } details.cause > summary { cursor: pointer; }
+details.cause[open] { background: #fafbfc; padding-bottom: .3em; }
+p.mistake { margin: .2em 0 .4em; padding: .35em .6em; background: #fef5e7;
+            border-left: 4px solid #e67e22; }
 """
 
 
 def html_page(feedback: Feedback) -> str:
+    """The page a student opens: the score, then one row per question with why it lost
+    points (each cause one line, its checks one click away), then pictures and notes."""
     result = feedback.result
     e = html.escape
     parts = [
@@ -187,45 +211,55 @@ def html_page(feedback: Feedback) -> str:
     if result.problem:
         parts.append(f'<div class="problem"><b>Could not grade this notebook:</b> '
                      f"{e(result.problem)}</div>")
-    parts += ["<h2>Score per question</h2>", "<table>",
-              "<tr><th>question</th><th>points</th><th></th><th>checks passed</th></tr>"]
-    for _, title, earned, possible, checks in _by_question(result):
-        share = earned / possible if possible else 0.0
-        kind = "full" if share >= 0.9999 else "none" if share <= 0 else ""
-        passed = sum(c.passed for c in checks)
-        parts.append(
-            f"<tr><td>{e(title)}</td><td class=\"num\">{_points(earned)} / {_points(possible)}</td>"
-            f'<td><div class="bar"><span class="{kind}" style="width:{100 * share:.0f}%"></span>'
-            f'</div></td><td class="num">{passed} of {len(checks)}</td></tr>')
+    parts += ['<table class="questions">',
+              "<tr><th>question</th><th>points</th><th>why points were lost</th></tr>"]
+    parts += [_html_question(question) for question in feedback.questions]
     parts.append("</table>")
     if feedback.pictures:
         parts.append("<h2>Pictures</h2>")
-        for picture in feedback.pictures:
-            parts.append(_html_picture(picture))
-    parts.append("<h2>Checks</h2>")
-    for _, title, earned, possible, checks in _by_question(result):
-        failing = [c for c in checks if not c.passed]
-        noted = [c for c in checks if c.passed and c.message]
-        parts.append(f"<h3>{e(title)} <small>({_points(earned)} / {_points(possible)})</small></h3>")
-        for check in failing + noted:
-            parts.append(_html_check(check))
-        quiet = [c for c in checks if c.passed and not c.message]
-        if quiet:
-            items = "".join(f"<li>{e(c.check.name)}{_public_tag(c)}</li>" for c in quiet)
-            parts.append(f'<details><summary class="pass">{len(quiet)} passing check'
-                         f'{"s" if len(quiet) != 1 else ""}</summary><ul>{items}</ul></details>')
-    if result.notes:
+        parts += [_html_picture(picture) for picture in feedback.pictures]
+    if feedback.notes:
         parts.append("<h2>Notes on your notebook</h2>")
-        parts += [f"<pre>{e(note)}</pre>" for note in result.notes]
+        parts += [f"<pre>{e(note)}</pre>" for note in feedback.notes]
     for cell, trace in feedback.tracebacks:
         parts.append(f"<details><summary>Traceback of {e(cell)}</summary><pre>{e(trace)}</pre></details>")
     parts.append('<footer>Checks marked <span class="tag">public</span> use inputs from your '
-                 "notebook; the others use hidden inputs. Code cells are numbered from 1, "
-                 "counting code cells only.</footer>")
+                 "notebook; the others use hidden inputs. Click a cause to see its checks."
+                 "</footer>")
     if feedback.problems:  # for the instructor, as a comment: students need not see it
         parts.append("<!-- " + e(" | ".join(feedback.problems)).replace("--", "- -") + " -->")
     parts += ["</body>", "</html>", ""]
     return printable("\n".join(parts))
+
+
+def _html_question(question: QuestionCauses) -> str:
+    e = html.escape
+    share = question.earned / question.possible if question.possible else 0.0
+    kind = "full" if share >= 0.9999 else "none" if share <= 0 else ""
+    why = "".join(_html_cause(cause) for cause in question.causes) or \
+        f'<span class="pass">\u2713 {e(question.headline())}</span>'
+    noted = [c for c in question.checks if c.passed and c.message]
+    if noted:
+        why += (f"<details><summary>notes of {len(noted)} passing check"
+                f'{"s" if len(noted) != 1 else ""}</summary>'
+                + "".join(_html_check(c) for c in noted) + "</details>")
+    return (f'<tr><td>{e(question.title)}<div class="bar"><span class="{kind}" '
+            f'style="width:{100 * share:.0f}%"></span></div></td>'
+            f'<td class="num">{_points(question.earned)} / {_points(question.possible)}'
+            f'<br><small>{question.passed} of {len(question.checks)} checks</small></td>'
+            f"<td>{why}</td></tr>")
+
+
+def _html_cause(cause: Cause) -> str:
+    e = html.escape
+    if not cause.checks:
+        return f'<p class="{cause.kind}">{e(cause.text)}</p>'
+    shown = cause.checks[:MAX_CHECKS_SHOWN]
+    more = len(cause.checks) - len(shown)
+    body = "".join(_html_check(c) for c in shown)
+    body += f"<p>... and {more} more</p>" if more else ""
+    return (f'<details class="cause"><summary><span class="fail">\u2717</span> {e(cause.text)}'
+            f"</summary>{body}</details>")
 
 
 def _public_tag(check: CheckResult) -> str:
@@ -254,40 +288,53 @@ def _html_picture(picture: Picture) -> str:
 # --- Markdown -----------------------------------------------------------------------------
 
 def markdown(feedback: Feedback) -> str:
+    """The same as the page, as Markdown: a table of questions with their first cause, then
+    each question's causes with their checks."""
     result = feedback.result
     lines = [f"# {feedback.title}", "",
              f"Feedback for **{result.submission}** ({Path(result.path).name}): "
              f"**{_points(result.score)} / {_points(result.max_score)} points**", ""]
     if result.problem:
         lines += [f"> **Could not grade this notebook:** {result.problem}", ""]
-    lines += ["| question | points | checks passed |", "|---|---:|---:|"]
-    for _, title, earned, possible, checks in _by_question(result):
-        lines.append(f"| {_md_cell(title)} | {_points(earned)} / {_points(possible)} | "
-                     f"{sum(c.passed for c in checks)} of {len(checks)} |")
+    lines += ["| question | points | checks passed | why points were lost |", "|---|---:|---:|---|"]
+    for question in feedback.questions:
+        why = question.headline() if question.causes else ""
+        lines.append(f"| {_md_cell(question.title)} | {_points(question.earned)} / "
+                     f"{_points(question.possible)} | {question.passed} of {len(question.checks)} | "
+                     f"{_md_cell(why)} |")
     lines.append("")
-    for _, title, earned, possible, checks in _by_question(result):
-        shown = [c for c in checks if not c.passed] + [c for c in checks if c.passed and c.message]
-        if not shown:
+    for question in feedback.questions:
+        noted = [c for c in question.checks if c.passed and c.message]
+        if not question.causes and not noted:
             continue
-        lines += [f"## {title} ({_points(earned)} / {_points(possible)})", ""]
-        for check in shown:
-            mark = "\u2713" if check.passed else "\u2717"
-            public = " *(public)*" if check.check.public else ""
-            lines += [f"- {mark} **{check.check.name}**{public}", ""]
-            if check.message:
-                lines += [_fence(check.message, indent="  "), ""]
+        lines += [f"## {question.title} ({_points(question.earned)} / {_points(question.possible)})", ""]
+        for cause in question.causes:
+            lines += [f"- {'**' + cause.text + '**' if not cause.checks else cause.text}", ""]
+            lines += _md_checks(cause.checks[:MAX_CHECKS_SHOWN])
+        lines += _md_checks(noted)
     if feedback.pictures:
         lines += ["## Pictures", "", "The pictures are in feedback.html; here are their numbers.", ""]
         for picture in feedback.pictures:
             lines += [f"**{picture.title}**. {picture.caption}", ""]
             lines += [_fence(picture.text), ""] if picture.text else []
-    if result.notes:
+    if feedback.notes:
         lines += ["## Notes on your notebook", ""]
-        for note in result.notes:
+        for note in feedback.notes:
             lines += [_fence(note), ""]
     for cell, trace in feedback.tracebacks:
         lines += [f"Traceback of {cell}:", "", _fence(trace), ""]
     return printable("\n".join(lines).rstrip() + "\n")
+
+
+def _md_checks(checks: Sequence[CheckResult]) -> list[str]:
+    lines = []
+    for check in checks:
+        mark = "\u2713" if check.passed else "\u2717"
+        public = " *(public)*" if check.check.public else ""
+        lines += [f"  - {mark} {check.check.name}{public}", ""]
+        if check.message:
+            lines += [_fence(check.message, indent="    "), ""]
+    return lines
 
 
 def _md_cell(text: str) -> str:

@@ -26,6 +26,8 @@ from typing import Protocol, TypeVar
 from grader.errors import GraderError
 from grader.files import atomic_write
 from grader.observations import Observations, ProbeRecord
+from grader.plan.harness import ProbePlan
+from grader.report.causes import question_causes
 from grader.report.feedback import write_feedback
 from grader.report.formats import github_annotations, gradebook_csv, junit_xml, markdown_summary
 from grader.report.results_json import write_results_json
@@ -53,6 +55,7 @@ class ScoredSubmission:
     observations: Observations
     reference: Mapping[str, ProbeRecord]  # the plan's reference records
     public_only: bool = False  # a student's `grader check`: public checks only
+    probes: ProbePlan | None = None  # the plan's probes (inputs), for known mistakes
 
 
 class Reporter(Protocol):
@@ -79,7 +82,9 @@ class ResultsJsonReporter:
     """``results.json`` (Gradescope's format), with the assignment's visibility of each check."""
 
     def write_submission(self, scored: ScoredSubmission) -> None:
-        write_results_json(scored.result, scored.folder, scored.assignment.visibility())
+        causes = question_causes(scored.result, scored.assignment, scored.observations,
+                                 scored.probes, scored.reference)
+        write_results_json(scored.result, scored.folder, scored.assignment.visibility(), causes)
 
 
 class FeedbackReporter:
@@ -89,7 +94,7 @@ class FeedbackReporter:
     def write_submission(self, scored: ScoredSubmission) -> None:
         if not scored.public_only:
             write_feedback(scored.result, scored.folder, scored.assignment, scored.observations,
-                           scored.reference)
+                           scored.reference, scored.probes)
 
 
 class GradebookReporter:

@@ -9,34 +9,51 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from grader.errors import GraderError
 from grader.files import atomic_write
+from grader.report.causes import QuestionCauses, question_causes
 from grader.results import CheckInfo, CheckResult, QuestionScore, SubmissionResult
 
 RESULTS_FILE = "results.json"
+#: The scorer's notes on one cell or one forbidden use (``scoring.scorer``).
+_DETAIL_NOTE = re.compile(r"^(Code cell \d+ |Forbidden )")
 
 
-def gradescope_json(result: SubmissionResult,
-                    visibility: Mapping[str, str] | None = None) -> dict[str, Any]:
+def gradescope_json(result: SubmissionResult, visibility: Mapping[str, str] | None = None,
+                    causes: Sequence[QuestionCauses] | None = None) -> dict[str, Any]:
     """The result in Gradescope's autograder format: one test per question, as Gradescope
     and otter-grader show them ("2-D convolution 1.33/5"), each with its checks' outcomes
     in its output; scores rounded so that the tests add up exactly to ``score`` and their
     maxima to the maximum. ``visibility`` (question id -> Gradescope visibility, from the
     spec) hides a question's details until the grades are published. Every check, as data,
-    is in ``extra_data`` (and in JUnit XML for CI, one case per check)."""
-    output = [f"Could not grade this notebook: {result.problem}"] if result.problem else []
-    output += result.notes
+    is in ``extra_data`` (and in JUnit XML for CI, one case per check).
+
+    Outputs are Markdown (``output_format: md``, as Gradescope documents it), cause first:
+    each question's output starts with why it lost points (``causes``, from
+    ``grader.report.causes``; folded from the messages alone when not given), and the
+    submission's output with one line per visible question that lost points."""
+    causes = causes if causes is not None else question_causes(result)
+    visibility = visibility or {}
+    output = [f"**Could not grade this notebook:** {result.problem}"] if result.problem else []
+    # notes on the whole notebook (another assignment's...) before the questions' causes;
+    # those on a cell or a forbidden use, which the causes sum up already, after them
+    details = [note for note in result.notes if _DETAIL_NOTE.match(note)]
+    output += [_md_fence(note) for note in result.notes if note not in details]
+    output += _summary(causes, visibility)
+    output += [_md_fence(note) for note in details]
     return {
         "score": result.score,
         "execution_time": round(result.timings.get("total", 0.0), 3),
         "output": "\n\n".join(output),
+        "output_format": "md",
         "visibility": "visible",
         "stdout_visibility": "hidden",
-        "tests": _question_tests(result, visibility or {}),
+        "tests": _question_tests(result, visibility, causes),
         "extra_data": {
             "assignment": result.assignment,
             "submission": result.submission,
@@ -46,6 +63,7 @@ def gradescope_json(result: SubmissionResult,
                 for q in result.questions
             ],
             "problem": result.problem,
+            "notes": list(result.notes),
             "checks": [
                 {"id": c.check.id, "name": c.check.name, "question": c.check.question,
                  "points": c.check.points, "public": c.check.public, "passed": c.passed,
@@ -56,7 +74,21 @@ def gradescope_json(result: SubmissionResult,
     }
 
 
-def _question_tests(result: SubmissionResult, visibility: Mapping[str, str]) -> list[dict[str, Any]]:
+def _summary(causes: Sequence[QuestionCauses], visibility: Mapping[str, str]) -> list[str]:
+    """One line per question that lost points (visible ones only: a hidden question's cause
+    waits for its test to be shown), and where the whole feedback is."""
+    lines = [f"- **{q.title}** ({q.earned:.4g} / {q.possible:.4g}): {q.headline()}"
+             for q in causes if q.causes and visibility.get(q.id, "visible") == "visible"]
+    if not lines:
+        return []
+    return ["**Where your points went**\n\n" + "\n".join(lines),
+            "Each question below lists its causes first, then its checks. The grader also wrote "
+            "feedback.html (with pictures) beside this results.json; ask your instructor for it."]
+
+
+def _question_tests(result: SubmissionResult, visibility: Mapping[str, str],
+                    causes: Sequence[QuestionCauses]) -> list[dict[str, Any]]:
+    by_id = {q.id: q for q in causes}
     questions = result.questions
     earned = apportion([q.earned for q in questions], result.score)
     possible = apportion([q.possible for q in questions], result.max_score)
@@ -68,7 +100,7 @@ def _question_tests(result: SubmissionResult, visibility: Mapping[str, str]) -> 
             "score": score,
             "max_score": maximum,
             "status": "passed" if all(c.passed for c in checks) else "failed",
-            "output": _question_output(checks),
+            "output": _question_output(checks, by_id.get(question.id)),
             "visibility": visibility.get(question.id, "visible"),
             "tags": [question.id],
             "extra_data": {"question": question.id},
@@ -76,16 +108,32 @@ def _question_tests(result: SubmissionResult, visibility: Mapping[str, str]) -> 
     return tests
 
 
-def _question_output(checks: Sequence[CheckResult]) -> str:
-    """The failing checks with their messages, then the passing ones (with their notes)."""
+def _question_output(checks: Sequence[CheckResult], causes: QuestionCauses | None) -> str:
+    """Markdown: why the question lost points (one line per cause), then the failing checks
+    with their messages, then the passing ones (with their notes)."""
     passed = sum(c.passed for c in checks)
-    lines = [f"{passed} of {len(checks)} checks passed"]
+    lines = [f"**{cause.text}**" if cause.kind == "mistake" else f"- \u2717 {cause.text}"
+             for cause in (causes.causes if causes else [])]
+    lines += ["", f"{passed} of {len(checks)} checks passed", ""]
     for check in sorted(checks, key=lambda c: c.passed):
         mark = "passed" if check.passed else "FAILED"
-        lines.append(f"- {mark} ({check.check.points:.4g} pt): {check.check.name}")
+        lines.append(f"- {mark} ({check.check.points:.4g} pt): {_md_text(check.check.name)}")
         if check.message:
-            lines += ["    " + line for line in check.message.splitlines()]
-    return "\n".join(lines)
+            lines += ["", _md_fence(check.message, "    "), ""]
+    return "\n".join(lines).strip("\n")
+
+
+def _md_text(text: str) -> str:
+    """Text that Markdown shows as written (its emphasis and link marks escaped)."""
+    return "".join("\\" + c if c in "\\`*_[]<>#|" else c for c in text)
+
+
+def _md_fence(text: str, indent: str = "") -> str:
+    ticks = "```"
+    while ticks in text:
+        ticks += "`"
+    body = "\n".join(indent + line for line in text.splitlines())
+    return f"{indent}{ticks}\n{body}\n{indent}{ticks}"
 
 
 def apportion(values: Sequence[float], total: float, digits: int = 4) -> list[float]:
@@ -101,10 +149,11 @@ def apportion(values: Sequence[float], total: float, digits: int = 4) -> list[fl
 
 
 def write_results_json(result: SubmissionResult, folder: Path,
-                       visibility: Mapping[str, str] | None = None) -> Path:
+                       visibility: Mapping[str, str] | None = None,
+                       causes: Sequence[QuestionCauses] | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "results.json"
-    atomic_write(path, json.dumps(gradescope_json(result, visibility), indent=2).encode())
+    atomic_write(path, json.dumps(gradescope_json(result, visibility, causes), indent=2).encode())
     return path
 
 
@@ -127,7 +176,9 @@ def read_results_json(folder: Path, path: str) -> SubmissionResult:
             checks=_checks(data),
             questions=[QuestionScore(str(q["id"]), str(q["title"]), float(q["score"]),
                                      float(q["max_score"])) for q in extra["questions"]],
-            problem=extra.get("problem"), notes=_notes(data["output"], extra.get("problem")),
+            problem=extra.get("problem"),
+            notes=[str(n) for n in extra["notes"]] if isinstance(extra.get("notes"), list)
+            else _notes(data["output"], extra.get("problem")),
             timings={"total": float(data.get("execution_time", 0))})
     except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
         raise GraderError(f"{folder / 'results.json'} is not a results file the grader "
@@ -135,7 +186,8 @@ def read_results_json(folder: Path, path: str) -> SubmissionResult:
 
 
 def _notes(output: str, problem: str | None) -> list[str]:
-    """The feedback beyond the checks, as one note (results.json joins them into one text)."""
+    """The feedback beyond the checks, as one note (results.json written before its
+    ``extra_data`` kept the notes joined them into one text)."""
     if problem:
         output = output.removeprefix(f"Could not grade this notebook: {problem}")
     output = output.strip("\n")

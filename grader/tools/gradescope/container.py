@@ -261,15 +261,16 @@ def _grade(spec: Assignment, notebook: Path, out: Path, seed: int | None, mode: 
            warm: bool) -> dict[str, Any]:
     """One submission (a cold child for a bundle: one notebook needs no warm worker)."""
     from grader.grading import GradeOptions, grade
-    from grader.report.results_json import gradescope_json
+    from grader.report.results_json import RESULTS_FILE, gradescope_json, read_document
 
     run = grade(spec, [notebook], GradeOptions(out=out, seed=seed, force=True, sandbox=mode,
                                                warm=warm))
-    data = gradescope_json(run.results[0], spec.visibility())
-    data["output_format"] = "text"
+    # as the run's reporter wrote it (its causes name the known mistakes and the cells)
+    written = read_document(run.out / "submissions" / run.results[0].submission / RESULTS_FILE)
+    data = written or gradescope_json(run.results[0], spec.visibility())
     data["extra_data"]["isolation"] = run.isolation
     if run.sandbox is not None:  # what kept the notebook from the bundle, for all to read
-        said = f"Protection while the notebook ran: {run.sandbox.protection}."
+        said = f"*Protection while the notebook ran: {run.sandbox.protection}.*"
         data["output"] = f"{data['output']}\n\n{said}" if data.get("output") else said
     return data
 
