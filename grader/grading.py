@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.analysis.findings import AST_LOCK
+from grader.checks import Selection
 from grader.errors import GraderError, NoSubmissionsError, NotebookError
 from grader.execution.cache import ExecutionKeys, ObservationCache
 from grader.execution.executor import child_environment
@@ -32,7 +34,7 @@ from grader.plan import Plan, make_plan
 from grader.report.reporters import Reporter, RunInfo, ScoredSubmission, report_run, report_submission
 from grader.report.run_json import read_run_json, write_run_json
 from grader.results import SubmissionResult
-from grader.scoring.scorer import Selection, score_each
+from grader.scoring.scorer import ScoringSession
 from grader.spec import Assignment
 from grader.spec.notebook import assignment_stamp
 
@@ -129,20 +131,21 @@ def grade(
             if found is not None:
                 stored[submission] = found
         pending = [s for s in submissions if s not in stored]
-
-        def written(submission: Submission, observations: Observations,
-                    result: SubmissionResult) -> None:
-            run.results.append(_write(assignment, plan, submission, observations, result, options))
-            key = keys.get(submission)
-            if submission not in stored and key and observations.plan_id:
-                cache.put(key, observations, options.out / "submissions" / submission.name)
-            if on_result:
-                on_result(run.results[-1])
-
         stream = _stamped(assignment, itertools.chain(stored.items(),
                                                       runner.observe(assignment, plan, pending)))
-        score_each(assignment, plan.checks, plan.reference, plan.seed, stream, written,
-                   paths=lambda submission: str(submission.path), selection=options.selection)
+        with ScoringSession(assignment, plan.checks, plan.reference, plan.seed,
+                            options.selection) as scoring:
+            for submission, observations in stream:
+                # the runner's threads analyse notebooks meanwhile: see AST_LOCK
+                with AST_LOCK:
+                    result = scoring.score(observations, str(submission.path))
+                    run.results.append(_write(assignment, plan, submission, observations, result,
+                                              options))
+                    key = keys.get(submission)
+                    if submission not in stored and key and observations.plan_id:
+                        cache.put(key, observations, options.out / "submissions" / submission.name)
+                    if on_result:
+                        on_result(run.results[-1])
     report_run(run.results, RunInfo(options.out, assignment.title), options.reporters)
     return run
 
@@ -235,15 +238,15 @@ def rescore(out: Path, selection: Selection | None = None,
             if (folder / "observations.json").is_file():
                 yield Submission(name, Path(path)), _load_stored(folder, name)
 
-    def written(submission: Submission, observations: Observations,
-                result: SubmissionResult) -> None:
-        run.results.append(_write(assignment, plan, submission, observations, result, options,
-                                  save_observations=False))
-        if on_result:
-            on_result(run.results[-1])
-
-    score_each(assignment, plan.checks, plan.reference, plan.seed, stored(), written,
-               paths=lambda submission: str(submission.path), selection=options.selection)
+    with ScoringSession(assignment, plan.checks, plan.reference, plan.seed,
+                        options.selection) as scoring:
+        for submission, observations in stored():
+            with AST_LOCK:
+                result = scoring.score(observations, str(submission.path))
+                run.results.append(_write(assignment, plan, submission, observations, result,
+                                          options, save_observations=False))
+                if on_result:
+                    on_result(run.results[-1])
     report_run(run.results, RunInfo(out, assignment.title), reporters)
     return run
 

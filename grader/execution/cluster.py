@@ -35,7 +35,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from grader import __version__
 from grader.errors import GraderError, NotebookError
 from grader.execution.executor import child_environment, execute
 from grader.execution.pool import WarmPool
@@ -46,6 +45,7 @@ from grader.plan import Plan
 from grader.plan.harness import Harness
 from grader.spec import Assignment, Limits
 from grader.spec.notebook import CodeCell
+from grader.version import __version__
 
 #: Seconds to reach the scheduler before giving up with a message.
 CONNECT_TIMEOUT = 5.0
