@@ -11,23 +11,20 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.analysis.findings import AST_LOCK
 from grader.checks import Selection
 from grader.errors import GraderError, NoSubmissionsError, NotebookError
+from grader.execution import runners
 from grader.execution.cache import ExecutionKeys, ObservationCache
-from grader.execution.executor import child_environment
 from grader.execution.intake import take_in
-from grader.execution.pool import WarmPool
-from grader.execution.runners import LocalRunner, Runner
+from grader.execution.runners import Runner, RunnerOptions
 from grader.execution.sandbox import Sandbox
-from grader.execution.sandbox import detect as detect_sandbox
 from grader.execution.submission import Submission, discover, read_submission, shard
 from grader.observations import Observations
 from grader.plan import Plan, make_plan
@@ -51,6 +48,9 @@ class GradeOptions:
     shard: tuple[int, int] | None = None  # (k, n): grade only share k of n (see ``shard``)
     warm: bool = True  # fork each child from a warm worker (grader.execution.pool) rather than start it cold
     reporters: Sequence[Reporter] = ()  # besides the gradebook: JUnit XML, GitHub's summary...
+    #: the execution backend by name (grader.execution.runners): default dask with a
+    #: scheduler, else local
+    backend: str | None = None
 
 
 @dataclass
@@ -66,28 +66,13 @@ class GradeRun:
     skipped: list[str] = field(default_factory=list)  # what LMS downloads held besides notebooks
 
 
-@contextmanager
 def open_runner(options: GradeOptions, assignment: Assignment | None = None,
-                count: int = 1) -> Iterator[Runner]:
-    """The runner ``options`` ask for; a cluster is connected (and checked) on entry.
-
-    Locally, ``assignment``'s warm workers (one per job, at most ``count``) start at once,
-    so they import while the plan is made.
-    """
-    if options.scheduler is None:
-        sandbox = detect_sandbox(options.sandbox)
-        if not options.warm or count == 0 or WarmPool.unusable(sandbox):
-            yield LocalRunner(sandbox, options.jobs)
-            return
-        preload = assignment.preload if assignment else ()
-        environment = child_environment(Path(tempfile.gettempdir()))
-        with WarmPool(sandbox, min(options.jobs, count), preload, environment) as pool:
-            yield LocalRunner(sandbox, options.jobs, pool)
-        return
-    from grader.execution.cluster import ClusterRunner  # imports Dask: only when a cluster is asked for
-
-    with ClusterRunner(options.scheduler, options.sandbox) as runner:
-        yield runner
+                count: int = 1) -> AbstractContextManager[Runner]:
+    """The runner ``options`` ask for, by name (``grader.execution.runners``): a cluster is
+    connected (and checked) on entry; locally, warm workers start at once."""
+    name = options.backend or ("dask" if options.scheduler else "local")
+    return runners.open_runner(name, RunnerOptions(options.sandbox, options.jobs, options.warm,
+                                                   options.scheduler), assignment, count)
 
 
 def grade(
