@@ -41,8 +41,8 @@ from types import ModuleType
 import numpy as np
 from _timing import grade_once, load_checks, report_breakdown  # noqa: E402 - beside this script
 
+from grader.checks.namespaces import probe_key
 from grader.observations import Observations
-from grader.scoring.proxy import probe_key
 from grader.spec import load_assignment
 
 REPO = Path(__file__).resolve().parent.parent

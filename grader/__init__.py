@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from grader.version import __version__
+
 if TYPE_CHECKING:
     from pathlib import Path
 
     from grader.tools.check import CheckReport
 
-__version__ = "0.1.0"
+__all__ = ["__version__", "check"]
 
 
 def check(what: str | Path | None = None, assignment: str | None = None) -> CheckReport:

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from grader import __version__
 from grader.errors import GraderError
+from grader.version import __version__
 
 if TYPE_CHECKING:  # the CLI imports the library lazily: `grader --help` stays fast
     from grader.results import SubmissionResult
@@ -182,8 +182,8 @@ def grade(assignment: str, paths: tuple[Path, ...], out: Path, jobs: int, seed: 
     seed and runs only the notebooks whose code, or what they are run with, changed: an
     interrupted batch resumes, and a change of points or thresholds only rescores.
     """
+    from grader.checks import Selection
     from grader.grading import GradeOptions
-    from grader.scoring.scorer import Selection
     from grader.spec import load_assignment
 
     spec = load_assignment(assignment)
@@ -319,8 +319,8 @@ def rescore(out: Path, only: tuple[str, ...], junit: Path | None, quiet: bool) -
 
     Use it after changing points, thresholds or feedback in the assignment's spec or checks.
     """
+    from grader.checks import Selection
     from grader.grading import rescore as rescore_run
-    from grader.scoring.scorer import Selection
 
     run = rescore_run(out, Selection(questions=only), reporters=_ci_reporters(junit))
     if not quiet:

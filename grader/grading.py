@@ -11,28 +11,27 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.analysis.findings import AST_LOCK
+from grader.checks import Selection
 from grader.errors import GraderError, NoSubmissionsError, NotebookError
+from grader.execution import runners
 from grader.execution.cache import ExecutionKeys, ObservationCache
-from grader.execution.executor import child_environment
 from grader.execution.intake import take_in
-from grader.execution.pool import WarmPool
-from grader.execution.runners import LocalRunner, Runner
+from grader.execution.runners import Runner, RunnerOptions
 from grader.execution.sandbox import Sandbox
-from grader.execution.sandbox import detect as detect_sandbox
 from grader.execution.submission import Submission, discover, read_submission, shard
 from grader.observations import Observations
 from grader.plan import Plan, make_plan
 from grader.report.reporters import Reporter, RunInfo, ScoredSubmission, report_run, report_submission
 from grader.report.run_json import read_run_json, write_run_json
 from grader.results import SubmissionResult
-from grader.scoring.scorer import Selection, score_each
+from grader.scoring.scorer import ScoringSession
 from grader.spec import Assignment
 from grader.spec.notebook import assignment_stamp
 
@@ -49,6 +48,9 @@ class GradeOptions:
     shard: tuple[int, int] | None = None  # (k, n): grade only share k of n (see ``shard``)
     warm: bool = True  # fork each child from a warm worker (grader.execution.pool) rather than start it cold
     reporters: Sequence[Reporter] = ()  # besides the gradebook: JUnit XML, GitHub's summary...
+    #: the execution backend by name (grader.execution.runners): default dask with a
+    #: scheduler, else local
+    backend: str | None = None
 
 
 @dataclass
@@ -64,28 +66,13 @@ class GradeRun:
     skipped: list[str] = field(default_factory=list)  # what LMS downloads held besides notebooks
 
 
-@contextmanager
 def open_runner(options: GradeOptions, assignment: Assignment | None = None,
-                count: int = 1) -> Iterator[Runner]:
-    """The runner ``options`` ask for; a cluster is connected (and checked) on entry.
-
-    Locally, ``assignment``'s warm workers (one per job, at most ``count``) start at once,
-    so they import while the plan is made.
-    """
-    if options.scheduler is None:
-        sandbox = detect_sandbox(options.sandbox)
-        if not options.warm or count == 0 or WarmPool.unusable(sandbox):
-            yield LocalRunner(sandbox, options.jobs)
-            return
-        preload = assignment.preload if assignment else ()
-        environment = child_environment(Path(tempfile.gettempdir()))
-        with WarmPool(sandbox, min(options.jobs, count), preload, environment) as pool:
-            yield LocalRunner(sandbox, options.jobs, pool)
-        return
-    from grader.execution.cluster import ClusterRunner  # imports Dask: only when a cluster is asked for
-
-    with ClusterRunner(options.scheduler, options.sandbox) as runner:
-        yield runner
+                count: int = 1) -> AbstractContextManager[Runner]:
+    """The runner ``options`` ask for, by name (``grader.execution.runners``): a cluster is
+    connected (and checked) on entry; locally, warm workers start at once."""
+    name = options.backend or ("dask" if options.scheduler else "local")
+    return runners.open_runner(name, RunnerOptions(options.sandbox, options.jobs, options.warm,
+                                                   options.scheduler), assignment, count)
 
 
 def grade(
@@ -129,20 +116,21 @@ def grade(
             if found is not None:
                 stored[submission] = found
         pending = [s for s in submissions if s not in stored]
-
-        def written(submission: Submission, observations: Observations,
-                    result: SubmissionResult) -> None:
-            run.results.append(_write(assignment, plan, submission, observations, result, options))
-            key = keys.get(submission)
-            if submission not in stored and key and observations.plan_id:
-                cache.put(key, observations, options.out / "submissions" / submission.name)
-            if on_result:
-                on_result(run.results[-1])
-
         stream = _stamped(assignment, itertools.chain(stored.items(),
                                                       runner.observe(assignment, plan, pending)))
-        score_each(assignment, plan.checks, plan.reference, plan.seed, stream, written,
-                   paths=lambda submission: str(submission.path), selection=options.selection)
+        with ScoringSession(assignment, plan.checks, plan.reference, plan.seed,
+                            options.selection) as scoring:
+            for submission, observations in stream:
+                # the runner's threads analyse notebooks meanwhile: see AST_LOCK
+                with AST_LOCK:
+                    result = scoring.score(observations, str(submission.path))
+                    run.results.append(_write(assignment, plan, submission, observations, result,
+                                              options))
+                    key = keys.get(submission)
+                    if submission not in stored and key and observations.plan_id:
+                        cache.put(key, observations, options.out / "submissions" / submission.name)
+                    if on_result:
+                        on_result(run.results[-1])
     report_run(run.results, RunInfo(options.out, assignment.title), options.reporters)
     return run
 
@@ -235,15 +223,15 @@ def rescore(out: Path, selection: Selection | None = None,
             if (folder / "observations.json").is_file():
                 yield Submission(name, Path(path)), _load_stored(folder, name)
 
-    def written(submission: Submission, observations: Observations,
-                result: SubmissionResult) -> None:
-        run.results.append(_write(assignment, plan, submission, observations, result, options,
-                                  save_observations=False))
-        if on_result:
-            on_result(run.results[-1])
-
-    score_each(assignment, plan.checks, plan.reference, plan.seed, stored(), written,
-               paths=lambda submission: str(submission.path), selection=options.selection)
+    with ScoringSession(assignment, plan.checks, plan.reference, plan.seed,
+                        options.selection) as scoring:
+        for submission, observations in stored():
+            with AST_LOCK:
+                result = scoring.score(observations, str(submission.path))
+                run.results.append(_write(assignment, plan, submission, observations, result,
+                                          options, save_observations=False))
+                if on_result:
+                    on_result(run.results[-1])
     report_run(run.results, RunInfo(out, assignment.title), reporters)
     return run
 

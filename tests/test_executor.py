@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from grader.authoring import StudentError
+from grader.checks.namespaces import LiveNamespace, ReplayNamespace
 from grader.execution.executor import MAX_ATTEMPTS, child_environment, execute
 from grader.execution.pool import WarmPool
 from grader.execution.sandbox import Sandbox
 from grader.plan.harness import Harness
-from grader.scoring.proxy import LiveNamespace, ReplayNamespace
 from grader.spec import Limits
 from grader.spec.notebook import CodeCell
 from grader.wire import Unsupported

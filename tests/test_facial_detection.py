@@ -288,11 +288,11 @@ def test_the_course_package_works_offline(tmp_path):
     """An unmodified course notebook's `import mitdeeplearning as mdl` and its loader work in
     the grader's child: the stand-in package reads the provided file, offline."""
     from grader.authoring import StudentError
+    from grader.checks.namespaces import LiveNamespace, ReplayNamespace
     from grader.execution.executor import execute
     from grader.execution.sandbox import detect
     from grader.plan import provide_files
     from grader.plan.harness import Harness
-    from grader.scoring.proxy import LiveNamespace, ReplayNamespace
     from grader.spec.notebook import CodeCell
     from tests.conftest import SANDBOX
 

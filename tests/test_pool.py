@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from grader.checks.namespaces import LiveNamespace, ReplayNamespace
 from grader.execution.executor import child_environment, execute
 from grader.execution.pool import WarmPool
 from grader.execution.sandbox import detect
 from grader.grading import GradeOptions, grade
 from grader.plan.harness import Harness
-from grader.scoring.proxy import LiveNamespace, ReplayNamespace
 from grader.spec import Limits
 from grader.spec.notebook import CodeCell
 from tests.conftest import EXAMPLES, REPO, SANDBOX

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from grader.authoring import StudentError
+from grader.checks.namespaces import LiveNamespace, ReplayNamespace
 from grader.execution import sandbox as sandbox_module
 from grader.execution.executor import child_environment, execute
 from grader.execution.pool import WarmPool
 from grader.execution.sandbox import Sandbox, SandboxUnavailableError, detect
 from grader.plan.harness import Harness
-from grader.scoring.proxy import LiveNamespace, ReplayNamespace
 from grader.spec import Limits
 from grader.spec.notebook import CodeCell
 from tests.conftest import REFERENCE

@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 import grader
+from grader.checks import collect_checks
 from grader.cli import main
 from grader.errors import GraderError
 from grader.observations import CellRecord, Observations
 from grader.plan import make_plan
-from grader.scoring.scorer import collect_checks
 from grader.spec.notebook import CodeCell
 from grader.tools import check as check_module
 from grader.tools import in_cell

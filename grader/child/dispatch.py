@@ -1,6 +1,6 @@
 """Answering one probe against a notebook's namespace: the one dispatcher behind both the
 child (a student's notebook, ``grader.child.runner``) and the planner (the reference, through
-``grader.scoring.proxy.LiveNamespace``), so a name the notebook does not define, or one that
+``grader.checks.namespaces.LiveNamespace``), so a name the notebook does not define, or one that
 is not a function, is answered the same way on both sides.
 
 Kept to the standard library: it runs in the child.

@@ -12,7 +12,10 @@ Kept to the standard library: the child imports it before any student code runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: What a probe asks: call a function, read a variable, or run one of the assignment's probes.
 ProbeKind = Literal["call", "value", "custom"]
@@ -27,6 +30,15 @@ class Probe:
     name: str
     args: Any  # wire tree
     kwargs: Any  # wire tree
+
+
+@dataclass
+class ProbePlan:
+    """The probes every submission answers, with the arrays their arguments refer to: made
+    by the planner (``grader.checks.namespaces.LiveNamespace``), sent to every child."""
+
+    probes: list[Probe] = field(default_factory=list)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

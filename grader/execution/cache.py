@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import __version__
 from grader.observations import Observations
 from grader.plan import Plan
 from grader.spec import Assignment
 from grader.spec.notebook import CodeCell
+from grader.version import __version__
 
 CACHE_FOLDER = ".cache"
 OBSERVATION_FILES = ("observations.json", "observations.npz")

@@ -26,7 +26,6 @@ import logging
 import socket
 import tempfile
 import threading
-import time
 import traceback
 import uuid
 from collections.abc import Iterator, Sequence
@@ -35,17 +34,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from grader import __version__
-from grader.errors import GraderError, NotebookError
+from grader.errors import GraderError
 from grader.execution.executor import child_environment, execute
 from grader.execution.pool import WarmPool
 from grader.execution.sandbox import Sandbox, describe_sandbox, detect
-from grader.execution.submission import Submission, complete, not_run, read_submission
+from grader.execution.submission import Prepared, Submission, finish, prepare
 from grader.observations import INTERNAL_ERROR, Observations
 from grader.plan import Plan
 from grader.plan.harness import Harness
 from grader.spec import Assignment, Limits
 from grader.spec.notebook import CodeCell
+from grader.version import __version__
 
 #: Seconds to reach the scheduler before giving up with a message.
 CONNECT_TIMEOUT = 5.0
@@ -91,29 +90,25 @@ class ClusterRunner:
 
         harness, home = self._scatter(plan.harness(assignment))
         limits = asdict(assignment.limits)
-        waiting: dict[Any, tuple[Submission, list[CodeCell], float]] = {}
+        waiting: dict[Any, Prepared] = {}
         unreadable = []
         for submission in submissions:
-            started = time.perf_counter()
-            try:
-                cells = read_submission(assignment, submission)
-            except NotebookError as exc:
-                unreadable.append((submission, not_run(submission, str(exc), plan.id)))
+            prepared = prepare(assignment, plan, submission)
+            if prepared.observed is not None:
+                unreadable.append((submission, prepared.observed))
                 continue
             future = self.client.submit(
-                run_on_worker, submission.name, [c.to_dict() for c in cells], harness, home, limits,
-                self.mode, tuple(assignment.preload),
+                run_on_worker, submission.name, [c.to_dict() for c in prepared.cells], harness, home,
+                limits, self.mode, tuple(assignment.preload),
                 key=f"grade-{submission.name}-{uuid.uuid4().hex[:8]}", pure=False)
-            waiting[future] = (submission, cells, time.perf_counter() - started)
+            waiting[future] = prepared
         yield from unreadable
         for future in as_completed(list(waiting), loop=self.client.loop):
-            submission, cells, seconds = waiting.pop(future)
+            prepared = waiting.pop(future)
             received = self._receive(future)
-            if isinstance(received, str):
-                yield submission, not_run(submission, received)
-            else:
-                seconds += received.timings.get("execute", 0.0)
-                yield submission, complete(received, assignment, plan, cells, seconds)
+            seconds = prepared.seconds + (0.0 if isinstance(received, str)
+                                          else received.timings.get("execute", 0.0))
+            yield prepared.submission, finish(assignment, plan, prepared, received, seconds)
 
     def _scatter(self, harness: Harness) -> tuple[Any, dict[str, Any]]:
         """Send what every task needs to every worker once: the harness as plain data, and

@@ -11,12 +11,12 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from grader.analysis.findings import forbidden_findings
-from grader.errors import GraderError
+from grader.errors import GraderError, NotebookError
 from grader.observations import NOT_RUN, Observations
 from grader.plan import Plan
 from grader.spec import Assignment
@@ -117,3 +117,48 @@ def complete(observations: Observations, assignment: Assignment, plan: Plan,
     observations.plan_id = plan.id
     observations.timings["total"] = round(seconds + time.perf_counter() - started, 4)
     return observations
+
+
+# --- one submission's way through a backend (the same on every backend) -----------------------
+
+@dataclass
+class Prepared:
+    """A submission read for running: its code cells (``observed`` holds the observations of
+    one that cannot be read: it is not run), and the seconds that took."""
+
+    submission: Submission
+    cells: list[CodeCell]
+    seconds: float
+    observed: Observations | None = None
+
+
+def prepare(assignment: Assignment, plan: Plan, submission: Submission) -> Prepared:
+    """The first step every backend takes: read the notebook's code cells."""
+    started = time.perf_counter()
+    try:
+        cells = read_submission(assignment, submission)
+    except NotebookError as exc:
+        return Prepared(submission, [], 0.0, not_run(submission, str(exc), plan.id))
+    return Prepared(submission, cells, time.perf_counter() - started)
+
+
+def finish(assignment: Assignment, plan: Plan, prepared: Prepared, ran: Observations | str,
+           seconds: float) -> Observations:
+    """The last step every backend takes: complete what the run of ``prepared``'s cells
+    reported (``seconds``: the time it all took), or, when it brought nothing back (``ran`` is
+    why), observations that say so."""
+    if isinstance(ran, str):
+        return not_run(prepared.submission, ran)
+    return complete(ran, assignment, plan, prepared.cells, seconds)
+
+
+def observe(assignment: Assignment, plan: Plan, submission: Submission,
+            run: Callable[[Submission, list[CodeCell]], Observations | str]) -> Observations:
+    """One submission read, run by ``run`` (however a backend runs its cells) and completed;
+    never raises for bad submissions."""
+    started = time.perf_counter()
+    prepared = prepare(assignment, plan, submission)
+    if prepared.observed is not None:
+        return prepared.observed
+    ran = run(submission, prepared.cells)
+    return finish(assignment, plan, prepared, ran, time.perf_counter() - started)

@@ -7,21 +7,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from grader import wire
-from grader.child.job import Injection, Probe
+from grader.child.job import Injection, Probe, ProbePlan
 from grader.spec.notebook import CodeCell
 
 __all__ = ["Harness", "Injection", "Probe", "ProbePlan", "parameters_injection"]
-
-
-@dataclass
-class ProbePlan:
-    """The probes every submission answers, with the arrays their arguments refer to."""
-
-    probes: list[Probe] = field(default_factory=list)
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass

@@ -142,10 +142,9 @@ def _run_planner(assignment: Assignment, seed: int, folder: Path, public_only: b
 def build_plan(assignment: Assignment, seed: int, folder: Path,
                public_only: bool = False, answers: bool = False) -> Plan:
     """Run the reference and the checks in this process (the planner subprocess's job)."""
+    from grader.checks import LiveNamespace, Selection, run_checks
     from grader.child.dispatch import load_custom_probes
     from grader.child.runner import EventLog, NotebookRunner, run_notebook
-    from grader.scoring.proxy import LiveNamespace
-    from grader.scoring.scorer import Selection, run_checks
     from grader.spec.notebook import read_code_cells
 
     home_files = provide_files(assignment, folder / "home")

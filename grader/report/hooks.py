@@ -91,7 +91,7 @@ class FeedbackContext:
         return self._answer("custom", name, args, kwargs)
 
     def _answer(self, kind: ProbeKind, name: str, args: tuple, kwargs: dict) -> Answer:
-        from grader.scoring.proxy import probe_key
+        from grader.checks.namespaces import probe_key
 
         key = probe_key(kind, name, args, kwargs)[0]
         probes = self.observations.probes if self.observations is not None else {}

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from grader import __version__
 from grader.errors import GraderError
 from grader.files import atomic_write
+from grader.version import __version__
 
 RUN_FILE = "run.json"
 

@@ -1,2 +1,2 @@
-"""The scoring stage: the checks replayed in the grader's process on a submission's
-observations (``scorer``), through namespaces that answer from records (``proxy``)."""
+"""The scoring stage: a submission's grade from its observations (``scorer``): the checks
+replayed through ``grader.checks``, their outcomes weighed by the grading policy."""

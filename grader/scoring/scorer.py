@@ -1,207 +1,25 @@
-"""Scoring: run an assignment's checks (pytest) against namespace proxies.
+"""Scoring: a submission's grade from its observations, by the grading policy.
 
-The same pytest run serves two purposes. With live proxies on the reference it is the
-*plan* (which probes to send, what the reference answers). With replay proxies on a
-submission's observations it is the *score*: a pure function of observations and spec,
-computed in the grader's process, so nothing the student's code does can touch it.
+The checks run in the grader's process (``grader.checks``) with ``student`` answering from a
+submission's observations and ``reference`` from the plan: a pure function of observations
+and spec, so nothing the student's code does can touch it. What the outcomes are worth is
+decided here: points per question, forbidden APIs voiding a question, optional questions and
+alternative editions, and the notes a student reads.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
-import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import numpy as np
-import pytest
 
 from grader.analysis.findings import AST_LOCK
 from grader.analysis.taint import and_referrers
-from grader.authoring import ProbeMissing, StudentError, Undefined, take_attachments, take_notes
+from grader.checks import CheckRun, ChecksSession, ReplayNamespace, Selection
 from grader.errors import SpecError
 from grader.observations import Observations
 from grader.results import CheckInfo, CheckResult, QuestionScore, SubmissionResult
-from grader.scoring.proxy import ReplayNamespace
 from grader.spec import Assignment
-
-EMPTY_INI = Path(__file__).with_name("checks.ini")
-
-
-def derive_seed(seed: int, check_id: str) -> int:
-    """Each check's rng seed: fresh per run seed, independent of the order checks run in."""
-    digest = hashlib.sha256(f"{seed}:{check_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "little")
-
-
-@dataclass
-class Selection:
-    """Which checks to run: all, some questions, and/or only the public ones."""
-
-    questions: tuple[str, ...] = ()
-    public_only: bool = False
-
-    def keeps(self, info: CheckInfo) -> bool:
-        if self.public_only and not info.public:
-            return False
-        return not self.questions or info.question in self.questions
-
-
-@dataclass
-class CheckRun:
-    """What one pytest run of the checks produced."""
-
-    checks: list[CheckInfo] = field(default_factory=list)
-    outcomes: dict[str, tuple[bool, str]] = field(default_factory=dict)
-    undefined: set[str] = field(default_factory=set)  # checks that failed on an undefined name
-    problems: list[str] = field(default_factory=list)
-    attachments: dict[str, bytes] = field(default_factory=dict)
-    attached: dict[str, list[str]] = field(default_factory=dict)  # check id -> its attachments
-
-
-class ChecksPlugin:
-    """pytest plugin providing the fixtures and collecting outcomes as data."""
-
-    def __init__(self, student: Any, reference: Any, seed: int, selection: Selection) -> None:
-        self._student, self._reference = student, reference
-        self._seed, self._selection = seed, selection
-        self.run = CheckRun()
-        self.items: list[Any] = []  # the collected checks, kept for scoring many submissions
-
-    def start(self, student: Any, reference: Any) -> None:
-        """Score another submission in the same session: new proxies, new outcomes."""
-        self._student, self._reference = student, reference
-        self.run = CheckRun(checks=self.run.checks, problems=self.run.problems)
-        take_notes()
-        take_attachments()
-
-    @pytest.fixture
-    def student(self) -> Any:
-        return self._student
-
-    @pytest.fixture
-    def reference(self) -> Any:
-        return self._reference
-
-    @pytest.fixture
-    def rng(self, request: pytest.FixtureRequest) -> np.random.Generator:
-        return np.random.default_rng(derive_seed(self._seed, request.node.nodeid))
-
-    def pytest_collection_modifyitems(self, config: pytest.Config, items: list) -> None:
-        cases = Counter(_function_id(item) for item in items)
-        kept = []
-        for item in items:
-            info = self._info(item, cases[_function_id(item)])
-            if info is not None and self._selection.keeps(info):
-                self.run.checks.append(info)
-                kept.append(item)
-        items[:] = kept
-        self.items = kept
-
-    def _info(self, item: Any, cases: int) -> CheckInfo | None:
-        marker = item.get_closest_marker("grader")
-        if marker is None:
-            self.run.problems.append(f"{item.nodeid} has no @check(question=..., points=...)")
-            return None
-        doc = (item.function.__doc__ or item.originalname).strip().splitlines()[0]
-        case = f" [{item.callspec.id}]" if hasattr(item, "callspec") else ""
-        return CheckInfo(
-            id=item.nodeid, name=doc + case, question=marker.kwargs["question"],
-            points=marker.kwargs["points"] / cases, public=marker.kwargs["public"],
-        )
-
-    def pytest_collectreport(self, report: Any) -> None:
-        if report.failed:
-            self.run.problems.append(f"could not load the checks: {report.longreprtext[-2000:]}")
-
-    def pytest_runtest_setup(self, item: Any) -> None:
-        take_notes()  # notes belong to the check that makes them
-
-    def pytest_runtest_teardown(self, item: Any) -> None:
-        made = take_attachments()
-        self.run.attachments.update(made)
-        if made:
-            self.run.attached[item.nodeid] = list(made)
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item: Any, call: Any):  # noqa: ANN201 - hook wrapper
-        outcome = yield
-        report = outcome.get_result()
-        if report.when == "call" or (report.when == "setup" and report.failed):
-            passed = report.passed
-            lines = take_notes() + ([] if passed else [_failure_message(call.excinfo)])
-            self.run.outcomes[item.nodeid] = (passed, "\n".join(lines))
-            if not passed and call.excinfo is not None and isinstance(call.excinfo.value, Undefined):
-                self.run.undefined.add(item.nodeid)
-
-
-def _function_id(item: Any) -> str:
-    return f"{item.path}::{item.originalname}"
-
-
-def _failure_message(excinfo: Any) -> str:
-    if excinfo is None:
-        return "failed"
-    error = excinfo.value
-    if isinstance(error, (StudentError, AssertionError)):
-        # Plain asserts (no rewriting) carry only the check's own message, so a bare
-        # ``assert got == expected`` cannot print a hidden expected value.
-        return str(error).strip() or "the result is not what this check expects"
-    if isinstance(error, ProbeMissing):
-        return f"grader problem (please tell your instructor): {error}"
-    return f"{type(error).__name__} while checking your result: {error}"
-
-
-def _pytest_arguments(assignment: Assignment) -> list[str]:
-    return [
-        str(assignment.checks), "-c", str(EMPTY_INI), "--rootdir", str(assignment.folder),
-        "--import-mode=importlib", "-o", f"python_files={assignment.checks.name}",
-        "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:warnings",
-        "-p", "no:unraisableexception", "-p", "no:threadexception", "-p", "no:faulthandler",
-        "-p", "no:legacypath", "-p", "no:doctest", "-p", "no:junitxml", "-p", "no:pastebin",
-        "-q", "--no-header", "--capture=no", "--tb=no", "--assert=plain",
-        "-o", "console_output_style=classic",
-    ]
-
-
-def run_checks(assignment: Assignment, student: Any, reference: Any, seed: int,
-               selection: Selection | None = None) -> CheckRun:
-    """Run the checks module once with the given proxies; outcomes come back as data."""
-    plugin = ChecksPlugin(student, reference, seed, selection or Selection())
-    args = _pytest_arguments(assignment)
-    # importlib mode caches the module by its name: another assignment's checks.py (graded
-    # earlier in this process) must not stand in for this one
-    sys.modules.pop(assignment.checks.stem, None)
-    take_attachments()  # nothing left over from another run
-    sink = io.StringIO()
-    # pytest reads the working folder; the assignment's is one that certainly exists
-    with contextlib.chdir(assignment.folder), contextlib.redirect_stdout(sink), \
-            contextlib.redirect_stderr(sink):
-        code = pytest.main(args, plugins=[plugin])
-    if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
-        plugin.run.problems.append(f"pytest could not run the checks:\n{sink.getvalue()[-3000:]}")
-    return plugin.run
-
-
-def collect_checks(assignment: Assignment) -> list[CheckInfo]:
-    """Every check of ``assignment`` (hidden ones too) with its question and points, none run:
-    what a question is worth at grading, known without running the reference."""
-    plugin = ChecksPlugin(None, None, 0, Selection())
-    sys.modules.pop(assignment.checks.stem, None)  # see run_checks
-    sink = io.StringIO()
-    with contextlib.chdir(assignment.folder), contextlib.redirect_stdout(sink), \
-            contextlib.redirect_stderr(sink):
-        code = pytest.main([*_pytest_arguments(assignment), "--collect-only"], plugins=[plugin])
-    if plugin.run.problems or code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
-        raise SpecError(assignment.name, "; ".join(plugin.run.problems)
-                        or f"pytest could not collect the checks:\n{sink.getvalue()[-3000:]}")
-    return plugin.run.checks
 
 
 def score(assignment: Assignment, checks: list[CheckInfo], observations: Observations,
@@ -211,62 +29,51 @@ def score(assignment: Assignment, checks: list[CheckInfo], observations: Observa
     selection = selection or Selection()
     run = None
     if not observations.problem:
-        run = run_checks(assignment, ReplayNamespace("student", observations.probes),
-                         ReplayNamespace("reference", reference_records), seed, selection)
-        if run.problems:
-            raise SpecError(assignment.name, "; ".join(run.problems))
+        with ChecksSession(assignment, seed, selection) as session:
+            run = session.run(ReplayNamespace("student", observations.probes),
+                              ReplayNamespace("reference", reference_records))
+            if session.problems:
+                raise SpecError(assignment.name, "; ".join(session.problems))
     return _result_of(assignment, checks, observations, run, path, selection)
 
 
-class _StreamPlugin(ChecksPlugin):
-    """Scores a stream of submissions in one pytest session: the checks module is loaded and
-    collected once, then, per submission, every check runs with that submission's proxies
-    and everything (fixtures of every scope included) is torn down before the next.
+class ScoringSession:
+    """Scores submissions one after the other with the checks loaded and collected once, so
+    the cost per submission is running the checks, not starting pytest. Its owner (grading)
+    calls ``score`` for each submission as it comes, and ``close`` at the end."""
 
-    pytest's own output goes to a sink; the stream and ``on_scored`` (which may show
-    progress) run with the process's real stdout and stderr, ``outside``.
-    """
+    def __init__(self, assignment: Assignment, checks: list[CheckInfo], reference_records: dict,
+                 seed: int, selection: Selection | None = None) -> None:
+        self.assignment, self.checks = assignment, checks
+        self.selection = selection or Selection()
+        self._reference = ReplayNamespace("reference", reference_records)
+        self._checks = ChecksSession(assignment, seed, self.selection)
+        if self._checks.problems:
+            self._checks.close()
+            self._raise_problems()
 
-    def __init__(self, stream: Iterable[tuple[Any, Observations]], reference: Any,
-                 on_scored: Callable[[Any, Observations, CheckRun | None], None], seed: int,
-                 selection: Selection, outside: tuple[Any, Any]) -> None:
-        super().__init__(None, reference, seed, selection)
-        self.stream, self.on_scored, self.outside = iter(stream), on_scored, outside
-        self.failure: BaseException | None = None
+    def _raise_problems(self) -> None:
+        if self._checks.problems:
+            raise SpecError(self.assignment.name, "; ".join(self._checks.problems))
 
-    @contextlib.contextmanager
-    def _outside(self):  # noqa: ANN202 - a context manager
-        with contextlib.redirect_stdout(self.outside[0]), contextlib.redirect_stderr(self.outside[1]):
-            yield
+    def score(self, observations: Observations, path: str = "") -> SubmissionResult:
+        """One submission's result; the time the checks took goes into its timings."""
+        run = None
+        if not observations.problem:
+            started = time.perf_counter()
+            run = self._checks.run(ReplayNamespace("student", observations.probes), self._reference)
+            self._raise_problems()
+            observations.timings["score"] = round(time.perf_counter() - started, 4)
+        return _result_of(self.assignment, self.checks, observations, run, path, self.selection)
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: Any) -> bool:
-        if self.run.problems:  # the checks cannot be loaded: score_each says why
-            return True
-        try:
-            while True:
-                with self._outside():
-                    pair = next(self.stream, None)
-                if pair is None:
-                    return True
-                key, observations = pair
-                # the runner's threads analyse notebooks meanwhile: see AST_LOCK
-                with AST_LOCK:
-                    run = None if observations.problem else self._score(observations)
-                    with self._outside():
-                        self.on_scored(key, observations, run)
-        except BaseException as exc:  # noqa: BLE001 - re-raised by score_each, not by pytest
-            self.failure = exc
-        return True
+    def close(self) -> None:
+        self._checks.close()
 
-    def _score(self, observations: Observations) -> CheckRun:
-        started = time.perf_counter()
-        self.start(ReplayNamespace("student", observations.probes), self._reference)
-        for number, item in enumerate(self.items):
-            following = self.items[number + 1] if number + 1 < len(self.items) else None
-            item.config.hook.pytest_runtest_protocol(item=item, nextitem=following)
-        observations.timings["score"] = round(time.perf_counter() - started, 4)
-        return self.run
+    def __enter__(self) -> ScoringSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def score_each(assignment: Assignment, checks: list[CheckInfo], reference_records: dict,
@@ -274,28 +81,12 @@ def score_each(assignment: Assignment, checks: list[CheckInfo], reference_record
                on_result: Callable[[Any, Observations, SubmissionResult], None],
                paths: Callable[[Any], str] = str, selection: Selection | None = None) -> None:
     """Score each ``(key, observations)`` of ``stream`` as it comes, handing every result to
-    ``on_result``: ``score`` for many submissions, with the checks loaded once, so the cost
-    per submission is running the checks, not starting pytest."""
-    selection = selection or Selection()
-
-    def scored(key: Any, observations: Observations, run: CheckRun | None) -> None:
-        on_result(key, observations, _result_of(assignment, checks, observations, run,
-                                               paths(key), selection))
-
-    sink = io.StringIO()
-    plugin = _StreamPlugin(stream, ReplayNamespace("reference", reference_records), scored, seed,
-                           selection, (sys.stdout, sys.stderr))
-    sys.modules.pop(assignment.checks.stem, None)  # see run_checks
-    take_attachments()
-    with contextlib.chdir(assignment.folder), contextlib.redirect_stdout(sink), \
-            contextlib.redirect_stderr(sink):
-        code = pytest.main(_pytest_arguments(assignment), plugins=[plugin])
-    if plugin.failure is not None:
-        raise plugin.failure
-    if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
-        raise SpecError(assignment.name, f"pytest could not run the checks:\n{sink.getvalue()[-3000:]}")
-    if plugin.run.problems:
-        raise SpecError(assignment.name, "; ".join(plugin.run.problems))
+    ``on_result``, in one ``ScoringSession``. The stream (a runner's threads analysing
+    notebooks) may run meanwhile: scoring and ``on_result`` hold ``AST_LOCK``."""
+    with ScoringSession(assignment, checks, reference_records, seed, selection) as session:
+        for key, observations in stream:
+            with AST_LOCK:
+                on_result(key, observations, session.score(observations, paths(key)))
 
 
 def _result_of(assignment: Assignment, checks: list[CheckInfo], observations: Observations,

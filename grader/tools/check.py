@@ -152,7 +152,7 @@ def questions_of(assignment: Assignment, checks: Sequence[CheckInfo]) -> list[Qu
 
 def assignment_questions(assignment: Assignment) -> list[QuestionInfo]:
     """The questions of an assignment whose checks are on this machine (a grader's clone)."""
-    from grader.scoring.scorer import collect_checks
+    from grader.checks import collect_checks
 
     return questions_of(assignment, collect_checks(assignment))
 
@@ -198,10 +198,10 @@ def check(notebook: str | Path, assignment: str | None = None, sandbox: str = "a
     the notebook (see ``resolve``). The run is kept in ``out`` when given (the next check into
     it reuses its plan, and its observations of a notebook whose code did not change), else in
     a temporary folder."""
+    from grader.checks import Selection
     from grader.grading import GradeOptions, grade
     from grader.observations import Observations
     from grader.plan import make_plan
-    from grader.scoring.scorer import Selection
     from grader.tools.standing import Standing
 
     path = Path(notebook)

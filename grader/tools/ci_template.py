@@ -15,8 +15,8 @@ import json
 import shlex
 from pathlib import Path
 
-from grader import __version__
 from grader.spec import Assignment
+from grader.version import __version__
 
 DISTRIBUTION = "cv-lab-grader"
 

@@ -6,14 +6,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from grader.files import atomic_write
 from grader.report.spreadsheet import csv_text
-
-if TYPE_CHECKING:
-    from grader.tools.mutate import MutationReport, Tally
-
+from grader.tools.mutation_results import MutationReport, Tally
 
 # --- reports -------------------------------------------------------------------------------
 

@@ -146,7 +146,7 @@ UNPRIVILEGED = textwrap.dedent('''
     from grader.execution.executor import child_environment, execute
     from grader.execution.pool import WarmPool
     from grader.plan.harness import Harness
-    from grader.scoring.proxy import LiveNamespace, ReplayNamespace
+    from grader.checks.namespaces import LiveNamespace, ReplayNamespace
     from grader.spec import Limits
     from grader.spec.notebook import CodeCell
 

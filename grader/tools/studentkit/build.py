@@ -62,8 +62,8 @@ def write_kit(assignment: Assignment, path: Path, seed: int | None = None) -> di
     Its public plan is made here for the kit's seed, so a student's check never runs a
     reference; the kit is refused unless the reference's answers earn every public point
     with the kit's own checks (its self-test)."""
+    from grader.checks import collect_checks
     from grader.plan.planner import Plan, make_plan
-    from grader.scoring.scorer import collect_checks
     from grader.spec.release import release_notebook
 
     seed = seed if seed is not None else secrets.randbelow(2**31)
@@ -127,9 +127,10 @@ def _zip(stage: Path, path: Path) -> None:
 def _self_test(path: Path, answers: dict) -> None:
     """The reference's answers to the public probes, scored with the kit as a student's
     check scores (its checks, its plan): every public point, or the kit is removed."""
+    from grader.checks import Selection
     from grader.observations import Observations
     from grader.plan.planner import Plan
-    from grader.scoring.scorer import Selection, score
+    from grader.scoring.scorer import score
 
     kit = StudentKit.open(path)
     with tempfile.TemporaryDirectory(prefix="grader-kit-test-") as scratch, shipped_plans_only():

@@ -21,9 +21,8 @@ from typing import Any
 from grader import wire
 from grader.authoring import ProbeMissing, StudentError, Undefined
 from grader.child.dispatch import NotDefined, answer, undefined_error
-from grader.child.job import Probe, ProbeKind
+from grader.child.job import Probe, ProbeKind, ProbePlan
 from grader.observations import ErrorInfo, ProbeRecord
-from grader.plan.harness import ProbePlan
 
 
 def probe_key(kind: ProbeKind, name: str, args: tuple, kwargs: dict) -> tuple[str, Any, Any, dict]:
