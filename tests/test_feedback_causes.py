@@ -194,7 +194,7 @@ def test_build_cnn_names_logits_both_ways():
     from grader.spec import load_assignment
 
     mistakes = declared(load_assignment("build-cnn").folder)
-    from grader.scoring.proxy import probe_key
+    from grader.checks.namespaces import probe_key
 
     key, args, kwargs, arrays = probe_key("custom", "build_cnn_model", (), {})
     plan = ProbePlan([Probe("k", "custom", "build_cnn_model", args, kwargs)], arrays)
