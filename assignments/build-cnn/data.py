@@ -364,3 +364,37 @@ def read_sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
                           f"scikit-learn), or set {ENVIRONMENT} to an mnist.npz") from exc
     bunch = load_digits()
     return bunch.images.astype(np.float64), bunch.target.astype(np.uint8)
+
+
+# --- the PyTorch edition: torchvision's MNIST layout ----------------------------------------
+# The course's PT_Part1_MNIST reads `datasets.MNIST(root='./data', ...)`, which looks for
+# ./data/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte: all four files, uncompressed
+# (torchvision downloads otherwise). The same train and test splits as mnist.npz.
+
+def _write_idx(path: Path, values: np.ndarray) -> None:
+    """An unsigned-byte idx file: magic 0x08 0x0N, big-endian dimensions, the bytes."""
+    values = np.ascontiguousarray(values, dtype=np.uint8)
+    header = bytes([0, 0, 8, values.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in values.shape)
+    with open(path, "wb") as handle:
+        handle.write(header)
+        handle.write(values.tobytes())
+
+
+def write_train_images_idx(path: Path) -> None:
+    """``[[provide]]``: data/MNIST/raw/train-images-idx3-ubyte."""
+    _write_idx(path, load().train.images)
+
+
+def write_train_labels_idx(path: Path) -> None:
+    """``[[provide]]``: data/MNIST/raw/train-labels-idx1-ubyte."""
+    _write_idx(path, load().train.labels)
+
+
+def write_test_images_idx(path: Path) -> None:
+    """``[[provide]]``: data/MNIST/raw/t10k-images-idx3-ubyte."""
+    _write_idx(path, load().test.images)
+
+
+def write_test_labels_idx(path: Path) -> None:
+    """``[[provide]]``: data/MNIST/raw/t10k-labels-idx1-ubyte."""
+    _write_idx(path, load().test.labels)

@@ -7,6 +7,8 @@ calls themselves:
 
 - ``keras.Model.fit``: at most ``max_epochs`` epochs (counted from ``initial_epoch``) and at
   most ``max_steps_per_epoch`` batches per epoch;
+- PyTorch (once the notebook imports it): one thread, seeded, and every pass over a
+  shuffling ``DataLoader`` (a training pass) ends after ``max_training_batches`` batches;
 - every tqdm loop (``tqdm(range(...))``, ``trange``, ``tqdm.auto``, ``tqdm.notebook``: they
   all iterate through ``tqdm.std.tqdm.__iter__``): at most ``max_loop_iterations`` items,
   after which the loop ends as if its iterable were exhausted. The course wraps every
@@ -38,13 +40,17 @@ _loop_cap: list[int | None] = [None]
 
 
 def apply(max_epochs: int | None = None, max_steps_per_epoch: int | None = None,
-          max_loop_iterations: int | None = None, seed: int = 0, threads: int = 1) -> None:
-    """Seed, limit threads and install the caps (None: that cap is off)."""
+          max_loop_iterations: int | None = None, seed: int = 0, threads: int = 1,
+          max_training_batches: int | None = None) -> None:
+    """Seed, limit threads and install the caps (None: that cap is off). PyTorch is set up
+    (seed, threads, ``max_training_batches``) when the notebook imports it, not before: a
+    TensorFlow notebook does not pay torch's import."""
     _seed(seed, threads)
     if max_epochs is not None or max_steps_per_epoch is not None:
         _cap_fit(max_epochs, max_steps_per_epoch)
     if max_loop_iterations is not None:
         _cap_tqdm(max_loop_iterations)
+    when_imported("torch", lambda: _torch_profile(seed, threads, max_training_batches))
 
 
 #: Stand-ins used even where the real package is installed: services a grading run must not
@@ -134,6 +140,93 @@ def _wants_tensorflow() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("tensorflow") is not None
+
+
+# --- PyTorch ----------------------------------------------------------------------------------
+
+def when_imported(name: str, callback: Any) -> None:
+    """Run ``callback()`` once module ``name`` is imported (now, if it already is)."""
+    if name in sys.modules:
+        callback()
+        return
+    sys.meta_path.insert(0, _AfterImport(name, callback))
+
+
+class _AfterImport:
+    """A meta path finder that lets the real finders import ``name``, then calls back."""
+
+    def __init__(self, name: str, callback: Any) -> None:
+        self.name, self.callback, self.busy = name, callback, False
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self.name or self.busy:
+            return None
+        import importlib.abc
+        import importlib.util
+
+        self.busy = True
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self.busy = False
+        if spec is None or spec.loader is None:
+            return None
+        sys.meta_path.remove(self)
+        loader, callback = spec.loader, self.callback
+
+        class _Loader(importlib.abc.Loader):
+            def create_module(self, spec: Any) -> Any:
+                return loader.create_module(spec)
+
+            def exec_module(self, module: Any) -> None:
+                loader.exec_module(module)  # type: ignore[union-attr]
+                callback()
+
+        spec.loader = _Loader()
+        return spec
+
+
+def _torch_profile(seed: int, threads: int, max_training_batches: int | None) -> None:
+    """One thread (a forked worker deadlocks in OpenMP otherwise), seeds, and the cap."""
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    if max_training_batches is not None:
+        _cap_dataloader(max_training_batches)
+
+
+def _cap_dataloader(max_batches: int) -> None:
+    """Every pass over a *shuffling* DataLoader (a training pass: ``shuffle=True``) ends
+    after ``max_batches`` batches. Loaders that do not shuffle (evaluation over the test
+    set) run in full, so an accuracy the notebook measures is over all its test images.
+    Each epoch keeps some batches, so the course's per-epoch arithmetic still divides by a
+    nonzero count."""
+    import torch.utils.data
+
+    base = torch.utils.data.DataLoader
+    iterate = base.__iter__
+    if getattr(iterate, "_grader_capped", False):
+        return
+
+    def capped_iter(self: Any) -> Any:
+        batches = iterate(self)
+        if not isinstance(getattr(self, "sampler", None), torch.utils.data.RandomSampler):
+            return batches
+        return _first(batches, max_batches, len(self) if hasattr(self, "__len__") else None)
+
+    capped_iter._grader_capped = True  # type: ignore[attr-defined]
+    base.__iter__ = capped_iter  # type: ignore[method-assign,assignment]
+
+
+def _first(batches: Any, limit: int, total: int | None) -> Any:
+    for count, batch in enumerate(batches):
+        if count >= limit:
+            shown = f"{total:,} batches" if total else "all batches"
+            record(f"dataloader-{total}", f"a training pass over a shuffled DataLoader ({shown}) "
+                                          f"stopped after {limit:,}")
+            return
+        yield batch
 
 
 # --- Model.fit --------------------------------------------------------------------------------
