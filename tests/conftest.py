@@ -81,5 +81,16 @@ def grade_all(assignment: Assignment, paths: list[Path], out: Path, seed: int = 
     return {Path(r.path).stem: r for r in run.results}
 
 
+def grade_appended(assignment: Assignment, notebooks: dict[str, tuple[str, list[str], float]],
+                   bases: dict[str, Path], folder: Path, out: Path) -> dict[str, SubmissionResult]:
+    """Each notebook ``name: (base, cells, expected score)`` written as its base notebook with
+    ``cells`` appended, all graded in one batch (the adversarial rounds' layout)."""
+    for name, (base, cells, _) in notebooks.items():
+        notebook = nbformat.read(str(bases[base]), as_version=4)
+        notebook.cells += [nbformat.v4.new_code_cell(source) for source in cells]
+        nbformat.write(notebook, str(folder / f"{name}.ipynb"))
+    return grade_all(assignment, [folder], out)
+
+
 def by_question(result: SubmissionResult) -> dict[str, float]:
     return {q.id: round(q.earned, 4) for q in result.questions}

@@ -48,7 +48,7 @@ from grader.report.figures import (
     png,
     render,
 )
-from grader.report.formats import printable
+from grader.report.formats import markdown_fence, printable
 from grader.report.hooks import HOOK_FILE, Answer, FeedbackContext, assignment_figures
 from grader.results import CheckResult, SubmissionResult
 from grader.spec import Assignment
@@ -316,13 +316,13 @@ def markdown(feedback: Feedback) -> str:
         lines += ["## Pictures", "", "The pictures are in feedback.html; here are their numbers.", ""]
         for picture in feedback.pictures:
             lines += [f"**{picture.title}**. {picture.caption}", ""]
-            lines += [_fence(picture.text), ""] if picture.text else []
+            lines += [markdown_fence(picture.text), ""] if picture.text else []
     if feedback.notes:
         lines += ["## Notes on your notebook", ""]
         for note in feedback.notes:
-            lines += [_fence(note), ""]
+            lines += [markdown_fence(note), ""]
     for cell, trace in feedback.tracebacks:
-        lines += [f"Traceback of {cell}:", "", _fence(trace), ""]
+        lines += [f"Traceback of {cell}:", "", markdown_fence(trace), ""]
     return printable("\n".join(lines).rstrip() + "\n")
 
 
@@ -333,17 +333,10 @@ def _md_checks(checks: Sequence[CheckResult]) -> list[str]:
         public = " *(public)*" if check.check.public else ""
         lines += [f"  - {mark} {check.check.name}{public}", ""]
         if check.message:
-            lines += [_fence(check.message, indent="    "), ""]
+            lines += [markdown_fence(check.message, indent="    "), ""]
     return lines
 
 
 def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
-
-def _fence(text: str, indent: str = "") -> str:
-    ticks = "```"
-    while ticks in text:
-        ticks += "`"
-    body = "\n".join(indent + line for line in text.splitlines())
-    return f"{indent}{ticks}\n{body}\n{indent}{ticks}"

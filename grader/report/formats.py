@@ -168,3 +168,13 @@ def _markdown(text: str) -> str:
     neither start a heading of its own nor add a row, a link or a tag to the summary."""
     one_line = " ".join(str(text).splitlines())
     return _MARKDOWN.sub(r"\\\1", html.escape(one_line, quote=False))
+
+
+def markdown_fence(text: str, indent: str = "") -> str:
+    """``text`` as a fenced Markdown code block, its fence longer than any run of backticks in
+    it (a student's message cannot close the block early)."""
+    ticks = "```"
+    while ticks in text:
+        ticks += "`"
+    body = "\n".join(indent + line for line in text.splitlines())
+    return f"{indent}{ticks}\n{body}\n{indent}{ticks}"

@@ -17,6 +17,7 @@ from typing import Any
 from grader.errors import GraderError
 from grader.files import atomic_write
 from grader.report.causes import QuestionCauses, question_causes
+from grader.report.formats import markdown_fence
 from grader.results import CheckInfo, CheckResult, QuestionScore, SubmissionResult
 
 RESULTS_FILE = "results.json"
@@ -43,9 +44,9 @@ def gradescope_json(result: SubmissionResult, visibility: Mapping[str, str] | No
     # notes on the whole notebook (another assignment's...) before the questions' causes;
     # those on a cell or a forbidden use, which the causes sum up already, after them
     details = [note for note in result.notes if _DETAIL_NOTE.match(note)]
-    output += [_md_fence(note) for note in result.notes if note not in details]
+    output += [markdown_fence(note) for note in result.notes if note not in details]
     output += _summary(causes, visibility)
-    output += [_md_fence(note) for note in details]
+    output += [markdown_fence(note) for note in details]
     return {
         "score": result.score,
         "execution_time": round(result.timings.get("total", 0.0), 3),
@@ -119,7 +120,7 @@ def _question_output(checks: Sequence[CheckResult], causes: QuestionCauses | Non
         mark = "passed" if check.passed else "FAILED"
         lines.append(f"- {mark} ({check.check.points:.4g} pt): {_md_text(check.check.name)}")
         if check.message:
-            lines += ["", _md_fence(check.message, "    "), ""]
+            lines += ["", markdown_fence(check.message, "    "), ""]
     return "\n".join(lines).strip("\n")
 
 
@@ -127,13 +128,6 @@ def _md_text(text: str) -> str:
     """Text that Markdown shows as written (its emphasis and link marks escaped)."""
     return "".join("\\" + c if c in "\\`*_[]<>#|" else c for c in text)
 
-
-def _md_fence(text: str, indent: str = "") -> str:
-    ticks = "```"
-    while ticks in text:
-        ticks += "`"
-    body = "\n".join(indent + line for line in text.splitlines())
-    return f"{indent}{ticks}\n{body}\n{indent}{ticks}"
 
 
 def apportion(values: Sequence[float], total: float, digits: int = 4) -> list[float]:

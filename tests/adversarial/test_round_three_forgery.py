@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import base64
 
-import nbformat
 import pytest
 
 from tests.adversarial.test_round_two import wrapper
-from tests.conftest import EXAMPLES, grade_all
+from tests.conftest import EXAMPLES, grade_appended
 
 REFERENCE_SCORE, UNTOUCHED_SCORE, CONV2D_VOIDED = 20.0, 0.0, 9.0
 STUB = "def conv2d(image, kernel, stride=1, padding=0):\n    raise NotImplementedError\n"
@@ -250,12 +249,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def graded(assignment, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("round-three")
-    for name, (base, cells, _) in NOTEBOOKS.items():
-        notebook = nbformat.read(str(BASES[base]), as_version=4)
-        notebook.cells += [nbformat.v4.new_code_cell(source) for source in cells]
-        nbformat.write(notebook, str(folder / f"{name}.ipynb"))
-    return grade_all(assignment, [folder], tmp_path_factory.mktemp("out"))
+    return grade_appended(assignment, NOTEBOOKS, BASES, tmp_path_factory.mktemp("round-three"),
+                          tmp_path_factory.mktemp("out"))
 
 
 @pytest.mark.parametrize("name", sorted(NOTEBOOKS))

@@ -14,12 +14,11 @@ import html.parser
 import json
 import xml.etree.ElementTree as ET
 
-import nbformat
 import pytest
 
 from grader.report.feedback import write_feedback
 from grader.report.formats import github_annotations, junit_xml, markdown_summary
-from tests.conftest import EXAMPLES, grade_all
+from tests.conftest import EXAMPLES, grade_appended
 
 REFERENCE_SCORE, UNTOUCHED_SCORE = 20.0, 0.0
 #: The reference with conv2d voided: conv2d, conv_layer and x_feature_maps (which call it)
@@ -141,12 +140,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def graded(assignment, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("round-two")
-    for name, (base, cells, _) in NOTEBOOKS.items():
-        notebook = nbformat.read(str(BASES[base]), as_version=4)
-        notebook.cells += [nbformat.v4.new_code_cell(source) for source in cells]
-        nbformat.write(notebook, str(folder / f"{name}.ipynb"))
-    return grade_all(assignment, [folder], tmp_path_factory.mktemp("out"))
+    return grade_appended(assignment, NOTEBOOKS, BASES, tmp_path_factory.mktemp("round-two"),
+                          tmp_path_factory.mktemp("out"))
 
 
 @pytest.mark.parametrize("name", sorted(NOTEBOOKS))
