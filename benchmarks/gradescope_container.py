@@ -191,11 +191,35 @@ def environment(root: Path, no_namespaces: bool = True) -> dict[str, str]:
     return env
 
 
+def _python_places() -> list[Path]:
+    """Where this Python lives: the venv (``sys.prefix``), and the installation its
+    interpreter links to (``sys.base_prefix``, the executable's real path)."""
+    places = [Path(sys.prefix), Path(sys.base_prefix), Path(os.path.realpath(sys.executable)).parent]
+    return list(dict.fromkeys(p.resolve() for p in places))
+
+
+def _closed_of(place: Path) -> Path | None:
+    return next((p for p in reversed(place.parents) if p != Path("/")
+                 and not os.stat(p).st_mode & 0o001), None)
+
+
+def _closed_ways() -> dict[Path, list[str]]:
+    """Each folder above Python's places that other users cannot enter, with the first
+    component below it that leads to Python (a venv under /root/x and its interpreter under
+    /root/.pyenv: both shown)."""
+    ways: dict[Path, list[str]] = {}
+    for place in _python_places():
+        closed = _closed_of(place)
+        if closed is not None:
+            keep = place.relative_to(closed).parts[0]
+            if keep not in ways.setdefault(closed, []):
+                ways[closed].append(keep)
+    return ways
+
+
 def _closed_folder() -> Path | None:
     """The first folder above Python's installation that other users cannot enter."""
-    prefix = Path(sys.prefix).resolve()
-    return next((p for p in reversed(prefix.parents) if p != Path("/")
-                 and not os.stat(p).st_mode & 0o001), None)
+    return next(iter(_closed_ways()), None)
 
 
 def python_problem() -> str | None:
@@ -214,14 +238,16 @@ def visible_python(command: list[str]) -> list[str]:
     """``command`` run where every user can start this Python: if a folder above it is
     closed to others (/root, 0700), a private mount namespace puts a 0711 tmpfs there that
     shows only the way to Python (nothing else of that folder)."""
-    closed = _closed_folder()
-    if closed is None:
+    ways = _closed_ways()
+    if not ways:
         return command
-    keep = Path(sys.prefix).resolve().relative_to(closed).parts[0]
-    script = (f"set -e; hold=$(mktemp -d); mount --bind {closed} $hold; "
-              f"mount -t tmpfs -o mode=0711 tmpfs {closed}; mkdir {closed}/{keep}; "
-              f"mount --bind $hold/{keep} {closed}/{keep}; umount -l $hold; "
-              'exec "$@"')
+    steps = []
+    for closed, keeps in ways.items():
+        steps.append(f"hold=$(mktemp -d); mount --bind {closed} $hold; "
+                     f"mount -t tmpfs -o mode=0711 tmpfs {closed}; ")
+        steps += [f"mkdir {closed}/{keep}; mount --bind $hold/{keep} {closed}/{keep}; " for keep in keeps]
+        steps.append("umount -l $hold; ")
+    script = "set -e; " + "".join(steps) + 'exec "$@"'
     return ["unshare", "--mount", "--propagation", "private", "bash", "-c", script, "_", *command]
 
 
